@@ -25,6 +25,8 @@ export type * from './generated/shoal/v1/RemoveResponse.ts';
 export type * from './generated/shoal/v1/StatusRequest.ts';
 export type * from './generated/shoal/v1/StatusResponse.ts';
 export type * from './generated/shoal/v1/TorrentStatus.ts';
+export type * from './generated/shoal/v1/VerifyRequest.ts';
+export type * from './generated/shoal/v1/VerifyResponse.ts';
 
 /** Folder holding the .proto sources (shipped with the package). */
 export const protoDir = fileURLToPath(new URL('../proto', import.meta.url));

@@ -10,6 +10,8 @@ import type { IngestPathRequest as _shoal_v1_IngestPathRequest, IngestPathReques
 import type { ListArtifactsRequest as _shoal_v1_ListArtifactsRequest, ListArtifactsRequest__Output as _shoal_v1_ListArtifactsRequest__Output } from './shoal/v1/ListArtifactsRequest.ts';
 import type { ListArtifactsResponse as _shoal_v1_ListArtifactsResponse, ListArtifactsResponse__Output as _shoal_v1_ListArtifactsResponse__Output } from './shoal/v1/ListArtifactsResponse.ts';
 import type { PieceStoreClient as _shoal_v1_PieceStoreClient, PieceStoreDefinition as _shoal_v1_PieceStoreDefinition } from './shoal/v1/PieceStore.ts';
+import type { VerifyRequest as _shoal_v1_VerifyRequest, VerifyRequest__Output as _shoal_v1_VerifyRequest__Output } from './shoal/v1/VerifyRequest.ts';
+import type { VerifyResponse as _shoal_v1_VerifyResponse, VerifyResponse__Output as _shoal_v1_VerifyResponse__Output } from './shoal/v1/VerifyResponse.ts';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -27,6 +29,8 @@ export interface ProtoGrpcType {
       ListArtifactsRequest: MessageTypeDefinition<_shoal_v1_ListArtifactsRequest, _shoal_v1_ListArtifactsRequest__Output>
       ListArtifactsResponse: MessageTypeDefinition<_shoal_v1_ListArtifactsResponse, _shoal_v1_ListArtifactsResponse__Output>
       PieceStore: SubtypeConstructor<typeof grpc.Client, _shoal_v1_PieceStoreClient> & { service: _shoal_v1_PieceStoreDefinition }
+      VerifyRequest: MessageTypeDefinition<_shoal_v1_VerifyRequest, _shoal_v1_VerifyRequest__Output>
+      VerifyResponse: MessageTypeDefinition<_shoal_v1_VerifyResponse, _shoal_v1_VerifyResponse__Output>
     }
   }
 }

@@ -9,6 +9,8 @@ import type { IngestChunk as _shoal_v1_IngestChunk, IngestChunk__Output as _shoa
 import type { IngestPathRequest as _shoal_v1_IngestPathRequest, IngestPathRequest__Output as _shoal_v1_IngestPathRequest__Output } from '../../shoal/v1/IngestPathRequest.ts';
 import type { ListArtifactsRequest as _shoal_v1_ListArtifactsRequest, ListArtifactsRequest__Output as _shoal_v1_ListArtifactsRequest__Output } from '../../shoal/v1/ListArtifactsRequest.ts';
 import type { ListArtifactsResponse as _shoal_v1_ListArtifactsResponse, ListArtifactsResponse__Output as _shoal_v1_ListArtifactsResponse__Output } from '../../shoal/v1/ListArtifactsResponse.ts';
+import type { VerifyRequest as _shoal_v1_VerifyRequest, VerifyRequest__Output as _shoal_v1_VerifyRequest__Output } from '../../shoal/v1/VerifyRequest.ts';
+import type { VerifyResponse as _shoal_v1_VerifyResponse, VerifyResponse__Output as _shoal_v1_VerifyResponse__Output } from '../../shoal/v1/VerifyResponse.ts';
 
 export interface PieceStoreClient extends grpc.Client {
   Delete(argument: _shoal_v1_ArtifactRef, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
@@ -56,6 +58,15 @@ export interface PieceStoreClient extends grpc.Client {
   stat(argument: _shoal_v1_ArtifactRef, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_v1_Artifact__Output>): grpc.ClientUnaryCall;
   stat(argument: _shoal_v1_ArtifactRef, callback: grpc.requestCallback<_shoal_v1_Artifact__Output>): grpc.ClientUnaryCall;
   
+  Verify(argument: _shoal_v1_VerifyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
+  Verify(argument: _shoal_v1_VerifyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
+  Verify(argument: _shoal_v1_VerifyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
+  Verify(argument: _shoal_v1_VerifyRequest, callback: grpc.requestCallback<_shoal_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
+  verify(argument: _shoal_v1_VerifyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
+  verify(argument: _shoal_v1_VerifyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
+  verify(argument: _shoal_v1_VerifyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
+  verify(argument: _shoal_v1_VerifyRequest, callback: grpc.requestCallback<_shoal_v1_VerifyResponse__Output>): grpc.ClientUnaryCall;
+  
 }
 
 export interface PieceStoreHandlers extends grpc.UntypedServiceImplementation {
@@ -69,6 +80,8 @@ export interface PieceStoreHandlers extends grpc.UntypedServiceImplementation {
   
   Stat: grpc.handleUnaryCall<_shoal_v1_ArtifactRef__Output, _shoal_v1_Artifact>;
   
+  Verify: grpc.handleUnaryCall<_shoal_v1_VerifyRequest__Output, _shoal_v1_VerifyResponse>;
+  
 }
 
 export interface PieceStoreDefinition extends grpc.ServiceDefinition {
@@ -77,4 +90,5 @@ export interface PieceStoreDefinition extends grpc.ServiceDefinition {
   IngestPath: MethodDefinition<_shoal_v1_IngestPathRequest, _shoal_v1_Artifact, _shoal_v1_IngestPathRequest__Output, _shoal_v1_Artifact__Output>
   List: MethodDefinition<_shoal_v1_ListArtifactsRequest, _shoal_v1_ListArtifactsResponse, _shoal_v1_ListArtifactsRequest__Output, _shoal_v1_ListArtifactsResponse__Output>
   Stat: MethodDefinition<_shoal_v1_ArtifactRef, _shoal_v1_Artifact, _shoal_v1_ArtifactRef__Output, _shoal_v1_Artifact__Output>
+  Verify: MethodDefinition<_shoal_v1_VerifyRequest, _shoal_v1_VerifyResponse, _shoal_v1_VerifyRequest__Output, _shoal_v1_VerifyResponse__Output>
 }

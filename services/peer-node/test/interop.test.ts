@@ -1,0 +1,161 @@
+// Standard BitTorrent clients and a peer-node in one swarm, meeting only through the shoal
+// tracker (aria2 and libtorrent announce over HTTP, the peer-node over NATS):
+// an aria2c seed feeds a peer-node, then, with that seed gone, an aria2c leecher and a
+// python3-libtorrent leecher download from the peer-node.
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { connect } from '@nats-io/transport-node';
+import { scrapeOverNats } from '@shoal/bus';
+import { hashFilePieces } from '@shoal/hashing';
+import { createTorrent } from '@shoal/protocol';
+import { freePort, requireExecutable, startProcess, waitFor } from '@shoal/testkit';
+import {
+  fetchAll,
+  randomFile,
+  sha256OfFile,
+  startCluster,
+  startPeerNode,
+  tempDir,
+} from './helpers.ts';
+
+const MiB = 1024 * 1024;
+const PYTHON = '/usr/bin/python3';
+
+function aria2Args(
+  dir: string,
+  listenPort: number,
+  dhtPort: number,
+  torrent: string,
+  extra: string[],
+) {
+  return [
+    '--no-conf',
+    `--dir=${dir}`,
+    '--enable-dht=false',
+    '--enable-dht6=false',
+    `--dht-listen-port=${dhtPort}`,
+    `--listen-port=${listenPort}`,
+    '--bt-enable-lpd=false',
+    '--enable-peer-exchange=false',
+    '--bt-require-crypto=false',
+    '--summary-interval=0',
+    '--console-log-level=warn',
+    ...extra,
+    torrent,
+  ];
+}
+
+// Downloads `torrent` into `dir`; DHT, LSD and UPnP off so the tracker is the only source. All
+// peers are on 127.0.0.1, so several connections to one IP must be allowed.
+const LIBTORRENT_LEECHER = `
+import sys, time, libtorrent as lt
+torrent, target, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+session = lt.session({
+  'listen_interfaces': '127.0.0.1:%d' % port,
+  'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
+  'allow_multiple_connections_per_ip': True, 'enable_outgoing_utp': False, 'enable_incoming_utp': False,
+  'alert_mask': lt.alert.category_t.error_notification,
+})
+handle = session.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': target})
+deadline = time.time() + 50
+while time.time() < deadline:
+  status = handle.status()
+  if status.is_seeding:
+    print('libtorrent done', status.total_wanted, flush=True)
+    sys.exit(0)
+  time.sleep(0.2)
+print('libtorrent timed out at', handle.status().progress, flush=True)
+sys.exit(1)
+`;
+
+test('aria2c seeds a peer-node; aria2c and libtorrent download from a peer-node', {
+  timeout: 110_000,
+}, async (t) => {
+  const aria2c = requireExecutable('aria2c', 'aria2');
+  requireExecutable('python3', 'python3-libtorrent');
+  const cluster = await startCluster(t);
+  const work = await tempDir(t);
+  const seedDir = join(work, 'seed');
+  await mkdir(seedDir);
+  const file = await randomFile(join(seedDir, 'gamma.bin'), 6 * MiB + 321);
+  const pieceLength = 256 * 1024;
+  const hashes = await hashFilePieces(file.path, { pieceLength, sha256: true });
+  const made = createTorrent({
+    name: 'gamma.bin',
+    length: file.size,
+    pieceLength,
+    pieces: hashes.pieces,
+    sha256: hashes.sha256!,
+    announce: cluster.announceUrl,
+  });
+  const torrentPath = join(work, 'gamma.torrent');
+  await writeFile(torrentPath, made.torrent);
+
+  const nc = await connect({ servers: cluster.natsUrl });
+  t.after(() => nc.close());
+  const swarm = async () =>
+    (await scrapeOverNats(nc, { infoHashes: [made.infoHashHex] })).swarms[0]!;
+
+  // 1. aria2c seeds (it checks the file first), announcing to the tracker over HTTP.
+  const seed = await startProcess(
+    aria2c,
+    aria2Args(seedDir, await freePort(), await freePort(), torrentPath, [
+      '--check-integrity=true',
+      '--seed-ratio=0.0',
+      '--bt-tracker-interval=2',
+    ]),
+    { name: 'aria2c-seed', env: { HOME: work }, t },
+  );
+  await waitFor(async () => (await swarm()).complete >= 1, {
+    timeoutMs: 20_000,
+    intervalMs: 200,
+    description: 'aria2c to announce as a seeder',
+  });
+
+  // 2. A peer-node fetches it with only the aria2c seed in the swarm.
+  const node = await startPeerNode(t, { name: 'interop', cluster });
+  const events = await fetchAll(
+    node.client,
+    { torrent: made.torrent, destination: join(work, 'node') },
+    40_000,
+  );
+  const last = events.at(-1)!;
+  assert.equal(last.state, 'complete', seed.logs());
+  assert.equal(last.bytesFromPeers, file.size, 'every byte came from the aria2c seed');
+  assert.equal(await sha256OfFile(join(work, 'node', 'gamma.bin')), file.sha256);
+  await seed.stop();
+
+  // 3. With the aria2c seed gone, aria2c and libtorrent download from the peer-node.
+  const ariaDir = join(work, 'aria-leech');
+  const leech = await startProcess(
+    aria2c,
+    aria2Args(ariaDir, await freePort(), await freePort(), torrentPath, [
+      '--seed-time=0',
+      '--bt-stop-timeout=40',
+    ]),
+    { name: 'aria2c-leech', env: { HOME: work }, t },
+  );
+  const libtorrentDir = join(work, 'lt-leech');
+  await mkdir(libtorrentDir);
+  const lt = await startProcess(
+    PYTHON,
+    ['-c', LIBTORRENT_LEECHER, torrentPath, libtorrentDir, String(await freePort())],
+    {
+      name: 'libtorrent',
+      t,
+    },
+  );
+  const within = <T>(promise: Promise<T>) =>
+    Promise.race([
+      promise,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 50_000).unref()),
+    ]);
+  const [ariaExit, ltExit] = await Promise.all([within(leech.exited), within(lt.exited)]);
+  assert.deepEqual(ariaExit, { code: 0, signal: null }, `aria2c:\n${leech.logs()}`);
+  assert.equal(await sha256OfFile(join(ariaDir, 'gamma.bin')), file.sha256);
+  assert.deepEqual(ltExit, { code: 0, signal: null }, `libtorrent:\n${lt.logs()}`);
+  assert.equal(await sha256OfFile(join(libtorrentDir, 'gamma.bin')), file.sha256);
+  assert.ok((await swarm()).downloaded >= 3, 'the tracker counted three completions');
+});

@@ -1,0 +1,258 @@
+// BEP 3 announce, BEP 23 compact peers, BEP 7 IPv6 peers, BEP 48 scrape: query parsing and
+// bencoded replies. Pure: strings and bytes in, requests and bytes out.
+import {
+  type AnnounceEvent,
+  AnnounceRequest,
+  type AnnounceResponse,
+  bytesToHex,
+  DEFAULT_NUMWANT,
+  describeIssues,
+  hexToBytes,
+  MAX_NUMWANT_ACCEPTED,
+  MAX_SCRAPE_INFOHASHES,
+  type SwarmCounts,
+} from '@shoal/bus';
+import { type BDict, type BValue, bencode, bkey, bstr } from '@shoal/protocol';
+import { badRequest } from './errors.ts';
+import { ipv4Bytes, ipv6Bytes } from './ip.ts';
+
+/** Most parameters read from one query string; real clients send about 15. */
+const MAX_QUERY_PARAMS = 2 * MAX_SCRAPE_INFOHASHES + 32;
+const ID_BYTES = 20;
+
+/**
+ * Splits a raw query string into parameters with percent-decoded byte values, keeping every
+ * repeat. Binary-safe, unlike URLSearchParams (which decodes to UTF-8 text and mangles
+ * infohash bytes); `+` stays a literal `+`, as BitTorrent clients escape everything else.
+ */
+export function parseRawQuery(rawQuery: string): Map<string, Uint8Array[]> {
+  const params = new Map<string, Uint8Array[]>();
+  if (rawQuery === '') return params;
+  const parts = rawQuery.split('&', MAX_QUERY_PARAMS + 1);
+  if (parts.length > MAX_QUERY_PARAMS) throw badRequest(`more than ${MAX_QUERY_PARAMS} parameters`);
+  for (const part of parts) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = new TextDecoder().decode(percentDecode(eq === -1 ? part : part.slice(0, eq)));
+    const value = percentDecode(eq === -1 ? '' : part.slice(eq + 1));
+    const list = params.get(name);
+    if (list === undefined) params.set(name, [value]);
+    else list.push(value);
+  }
+  return params;
+}
+
+/** Bytes of a percent-encoded string; a `%` not followed by two hex digits is a bad request. */
+export function percentDecode(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x25) {
+      const hex = text.slice(i + 1, i + 3);
+      if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw badRequest('malformed percent-encoding in query');
+      out[n++] = Number.parseInt(hex, 16);
+      i += 2;
+    } else if (code > 0x7e || code < 0x21) {
+      throw badRequest('query has characters that must be percent-encoded');
+    } else {
+      out[n++] = code;
+    }
+  }
+  return out.subarray(0, n);
+}
+
+const latin1 = new TextDecoder('latin1');
+
+function single(params: Map<string, Uint8Array[]>, name: string): Uint8Array | undefined {
+  const values = params.get(name);
+  if (values === undefined) return undefined;
+  if (values.length > 1) throw badRequest(`${name} is given more than once`);
+  return values[0];
+}
+
+function id(params: Map<string, Uint8Array[]>, name: string): string {
+  const value = single(params, name);
+  if (value === undefined) throw badRequest(`missing ${name}`);
+  if (value.length !== ID_BYTES) {
+    throw badRequest(`${name} must be ${ID_BYTES} bytes, got ${value.length}`);
+  }
+  return bytesToHex(value);
+}
+
+function count(
+  params: Map<string, Uint8Array[]>,
+  name: string,
+  options: { max: number; fallback?: number },
+): number {
+  const value = single(params, name);
+  if (value === undefined) {
+    if (options.fallback !== undefined) return options.fallback;
+    throw badRequest(`missing ${name}`);
+  }
+  const text = latin1.decode(value);
+  // Length check first: a 400-digit number must not reach Number().
+  if (!/^\d{1,16}$/.test(text) || Number(text) > options.max) {
+    throw badRequest(
+      `${name} must be an integer from 0 to ${options.max}, got ${JSON.stringify(text.slice(0, 32))}`,
+    );
+  }
+  return Number(text);
+}
+
+export interface HttpAnnounce {
+  request: AnnounceRequest;
+  /** BEP 23: answer with packed `peers`/`peers6` strings (the default). */
+  compact: boolean;
+  /** Leave `peer id` out of non-compact peer dictionaries. */
+  noPeerId: boolean;
+}
+
+/**
+ * Reads a BEP 3 announce query. `sourceIp` is the canonical address the request came from; it is
+ * the peer's address unless `trustedIp` (the `ip` parameter, when the operator trusts it) is set.
+ * Throws `TrackerError(BadRequest)` naming the first bad parameter.
+ */
+export function parseAnnounceQuery(
+  params: Map<string, Uint8Array[]>,
+  sourceIp: string,
+): HttpAnnounce {
+  const infoHash = id(params, 'info_hash');
+  const peerId = id(params, 'peer_id');
+  const port = count(params, 'port', { max: 65535 });
+  if (port === 0) throw badRequest('port must be from 1 to 65535, got 0');
+  const uploaded = count(params, 'uploaded', { max: Number.MAX_SAFE_INTEGER, fallback: 0 });
+  const downloaded = count(params, 'downloaded', { max: Number.MAX_SAFE_INTEGER, fallback: 0 });
+  const left = count(params, 'left', { max: Number.MAX_SAFE_INTEGER });
+  const numWant = count(params, 'numwant', {
+    max: MAX_NUMWANT_ACCEPTED,
+    fallback: DEFAULT_NUMWANT,
+  });
+  const eventBytes = single(params, 'event');
+  const eventText = eventBytes === undefined ? '' : latin1.decode(eventBytes);
+  let event: AnnounceEvent | undefined;
+  switch (eventText) {
+    case '':
+    case 'paused': // BEP 21: a partial seed pausing is a regular announce for the swarm
+      event = undefined;
+      break;
+    case 'started':
+    case 'completed':
+    case 'stopped':
+      event = eventText;
+      break;
+    default:
+      throw badRequest(`unknown event ${JSON.stringify(eventText.slice(0, 32))}`);
+  }
+  const candidate = { infoHash, peerId, ip: sourceIp, port, uploaded, downloaded, left, numWant };
+  const parsed = AnnounceRequest.safeParse(
+    event === undefined ? candidate : { ...candidate, event },
+  );
+  if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+  const compactBytes = single(params, 'compact');
+  const noPeerIdBytes = single(params, 'no_peer_id');
+  return {
+    request: parsed.data,
+    compact: compactBytes === undefined || latin1.decode(compactBytes) !== '0',
+    noPeerId: noPeerIdBytes !== undefined && latin1.decode(noPeerIdBytes) === '1',
+  };
+}
+
+/** The `ip` parameter as text, when present. */
+export function ipParam(params: Map<string, Uint8Array[]>): string | undefined {
+  const value = single(params, 'ip');
+  return value === undefined ? undefined : latin1.decode(value);
+}
+
+/** Infohashes (hex) of a BEP 48 scrape; at least one, at most `MAX_SCRAPE_INFOHASHES`. */
+export function parseScrapeQuery(params: Map<string, Uint8Array[]>): string[] {
+  const values = params.get('info_hash') ?? [];
+  if (values.length === 0) {
+    throw badRequest('scrape needs at least one info_hash (full scrapes are disabled)');
+  }
+  if (values.length > MAX_SCRAPE_INFOHASHES) {
+    throw badRequest(`at most ${MAX_SCRAPE_INFOHASHES} info_hash per scrape, got ${values.length}`);
+  }
+  const hashes = new Set<string>();
+  for (const value of values) {
+    if (value.length !== ID_BYTES) {
+      throw badRequest(`info_hash must be ${ID_BYTES} bytes, got ${value.length}`);
+    }
+    hashes.add(bytesToHex(value));
+  }
+  return [...hashes];
+}
+
+function isIpv6(ip: string): boolean {
+  return ip.includes(':');
+}
+
+/** Bencoded announce reply: compact `peers` (6 bytes per IPv4 peer) and `peers6` (18 bytes per IPv6 peer), or a list of dictionaries. */
+export function encodeAnnounceReply(
+  reply: Omit<AnnounceResponse, 'peers'> & {
+    peers: readonly { peerId: string; ip: string; port: number }[];
+  },
+  options: { compact: boolean; noPeerId: boolean },
+): Uint8Array {
+  const dict: BDict = new Map<string, BValue>([
+    ['interval', reply.interval],
+    ['min interval', reply.minInterval],
+    ['complete', reply.complete],
+    ['incomplete', reply.incomplete],
+    ['downloaded', reply.downloaded],
+  ]);
+  if (options.compact) {
+    const v4 = reply.peers.filter((peer) => !isIpv6(peer.ip));
+    const v6 = reply.peers.filter((peer) => isIpv6(peer.ip));
+    const peers = new Uint8Array(v4.length * 6);
+    v4.forEach((peer, i) => {
+      peers.set(ipv4Bytes(peer.ip), i * 6);
+      peers[i * 6 + 4] = peer.port >> 8;
+      peers[i * 6 + 5] = peer.port & 0xff;
+    });
+    const peers6 = new Uint8Array(v6.length * 18);
+    v6.forEach((peer, i) => {
+      peers6.set(ipv6Bytes(peer.ip), i * 18);
+      peers6[i * 18 + 16] = peer.port >> 8;
+      peers6[i * 18 + 17] = peer.port & 0xff;
+    });
+    dict.set('peers', peers);
+    dict.set('peers6', peers6);
+  } else {
+    dict.set(
+      'peers',
+      reply.peers.map((peer) => {
+        const entry: BDict = new Map<string, BValue>([
+          ['ip', bstr(peer.ip)],
+          ['port', peer.port],
+        ]);
+        if (!options.noPeerId) entry.set('peer id', hexToBytes(peer.peerId));
+        return entry;
+      }),
+    );
+  }
+  return bencode(dict);
+}
+
+/** Bencoded BEP 48 scrape reply: `files` keyed by raw 20-byte infohash. */
+export function encodeScrapeReply(swarms: readonly SwarmCounts[]): Uint8Array {
+  const files: BDict = new Map();
+  for (const swarm of swarms) {
+    files.set(
+      bkey(hexToBytes(swarm.infoHash)),
+      new Map<string, BValue>([
+        ['complete', swarm.complete],
+        ['downloaded', swarm.downloaded],
+        ['incomplete', swarm.incomplete],
+      ]),
+    );
+  }
+  return bencode(new Map([['files', files]]));
+}
+
+/** BEP 3 `failure reason`, with BEP 31 `retry in` (minutes) when the client should back off. */
+export function encodeFailure(reason: string, retryInMinutes?: number): Uint8Array {
+  const dict: BDict = new Map<string, BValue>([['failure reason', bstr(reason)]]);
+  if (retryInMinutes !== undefined) dict.set('retry in', retryInMinutes);
+  return bencode(dict);
+}

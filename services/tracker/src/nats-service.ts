@@ -1,0 +1,129 @@
+import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  AnnounceRequest,
+  BusError,
+  decodeMessage,
+  type ErrorReply,
+  MAX_TRACKER_REQUEST_BYTES,
+  ScrapeRequest,
+  type Subjects,
+  TRACKER_QUEUE_GROUP,
+  TRACKER_SERVICE_NAME,
+} from '@shoal/bus';
+import type { Logger } from '@shoal/service-kit';
+import { PublishError } from './acked-publisher.ts';
+import { badRequest, TrackerError, TrackerErrorCode } from './errors.ts';
+import { canonicalPeerIp } from './ip.ts';
+import type { TrackerMetrics } from './metrics.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { announceResultJson, type Tracker } from './tracker.ts';
+
+const encoder = new TextEncoder();
+
+export interface NatsServiceOptions {
+  tracker: Tracker;
+  subjects: Subjects;
+  limiter: RateLimiter;
+  metrics: TrackerMetrics;
+  logger: Logger;
+  replicaId: string;
+  version: string;
+}
+
+/**
+ * Announce and scrape as endpoints of a NATS service (`shoal-tracker`) in one queue group, so
+ * every replica shares the load and shows up in `$SRV.PING/INFO/STATS` with request counts.
+ */
+export async function startNatsService(
+  nc: NatsConnection,
+  options: NatsServiceOptions,
+): Promise<Service> {
+  const { tracker, subjects, limiter, metrics, logger } = options;
+  // @nats-io/services is built against an older nats-core whose connection type differs only
+  // in members the service does not use.
+  const service = await new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
+    name: TRACKER_SERVICE_NAME,
+    version: options.version,
+    description: 'shoal tracker: announce and scrape',
+    queue: TRACKER_QUEUE_GROUP,
+    metadata: { replica: options.replicaId },
+  });
+
+  const reply = async (
+    kind: 'announce' | 'scrape',
+    msg: ServiceMsg,
+    work: () => Promise<string> | string,
+  ) => {
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      msg.respond(encoder.encode(await work()));
+    } catch (error) {
+      const failure = toTrackerError(error);
+      outcome = failure.code;
+      if (failure.code === TrackerErrorCode.Internal) {
+        logger.error({ err: error, kind }, 'request failed');
+      }
+      const body: ErrorReply = { error: { code: failure.code, message: failure.message } };
+      // Header values are one line; the full message is in the JSON body.
+      msg.respondError(
+        failure.status,
+        failure.message.replace(/[\r\n]+/g, ' ').slice(0, 200),
+        encoder.encode(JSON.stringify(body)),
+      );
+    }
+    metrics.recordRequest('nats', kind, outcome, (performance.now() - started) / 1000);
+  };
+
+  service.addEndpoint('announce', {
+    subject: subjects.trackerAnnounce,
+    handler: (error, msg) => {
+      if (error !== null) {
+        logger.error({ err: error }, 'announce endpoint failed');
+        return;
+      }
+      void reply('announce', msg, async () => {
+        const request = decodeMessage(AnnounceRequest, msg.data, MAX_TRACKER_REQUEST_BYTES);
+        const ip = canonicalPeerIp(request.ip);
+        if (ip === undefined)
+          throw badRequest(`ip ${request.ip} is not a reachable unicast address`);
+        if (!limiter.take(request.peerId)) {
+          throw new TrackerError(
+            TrackerErrorCode.RateLimited,
+            `peer ${request.peerId} announces too often`,
+          );
+        }
+        return announceResultJson(await tracker.announce({ ...request, ip }));
+      });
+    },
+  });
+  service.addEndpoint('scrape', {
+    subject: subjects.trackerScrape,
+    handler: (error, msg) => {
+      if (error !== null) {
+        logger.error({ err: error }, 'scrape endpoint failed');
+        return;
+      }
+      void reply('scrape', msg, () => {
+        const request = decodeMessage(ScrapeRequest, msg.data, MAX_TRACKER_REQUEST_BYTES);
+        return JSON.stringify({ swarms: tracker.scrape(request.infoHashes) });
+      });
+    },
+  });
+  return service;
+}
+
+/** Any failure as the error the client sees: bad messages are 400s, the unexpected a 500. */
+export function toTrackerError(error: unknown): TrackerError {
+  if (error instanceof TrackerError) return error;
+  if (error instanceof BusError) return badRequest(error.message);
+  if (error instanceof PublishError) {
+    return new TrackerError(
+      TrackerErrorCode.Unavailable,
+      `swarm state store unavailable: ${error.message}`,
+      { cause: error },
+    );
+  }
+  return new TrackerError(TrackerErrorCode.Internal, 'internal error', { cause: error });
+}
