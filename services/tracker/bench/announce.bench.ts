@@ -2,9 +2,10 @@
 // opentracker, with one closed-loop load generator (a bounded count of announces from distinct
 // peers, N in flight). Prints a table and one `BENCH_JSON {...}` line.
 // Run: pnpm --filter @shoal/tracker bench  (BENCH_ANNOUNCES, BENCH_CONCURRENCY, BENCH_SWARMS)
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as connectTcp, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Svcm } from '@nats-io/services';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -41,6 +42,25 @@ interface Result {
   rate: number;
   p50ms: number;
   p99ms: number;
+  /** CPU time per announce (µs): the tracker(s) or opentracker, nats-server, the generator. */
+  cpuUs: { server: number; nats: number; generator: number };
+}
+
+/** Processes whose CPU time a run is charged with. */
+interface Charged {
+  servers: number[];
+  nats?: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function generatorSeconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
 }
 
 /** Runs `count` calls of `send`, `concurrency` at a time; `send` resolves false on a bad answer. */
@@ -49,7 +69,13 @@ async function load(
   count: number,
   concurrency: number,
   send: (i: number) => Promise<boolean>,
+  charged: Charged,
 ): Promise<Result> {
+  const cpuBefore = {
+    server: charged.servers.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+    nats: charged.nats === undefined ? 0 : cpuSeconds(charged.nats),
+    generator: generatorSeconds(),
+  };
   const latencies = new Float64Array(count);
   let next = 0;
   let errors = 0;
@@ -76,15 +102,16 @@ async function load(
   if (firstError !== undefined) console.error(`${name}: first error:`, firstError);
   const sorted = latencies.slice().sort();
   const pick = (q: number) => sorted[Math.min(count - 1, Math.floor(q * count))]!;
-  return {
-    name,
-    count,
-    errors,
-    seconds,
-    rate: count / seconds,
-    p50ms: pick(0.5),
-    p99ms: pick(0.99),
+  const perAnnounce = (before: number, after: number) =>
+    Math.round(((after - before) * 1e6) / count);
+  const serverNow = charged.servers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpuUs = {
+    server: perAnnounce(cpuBefore.server, serverNow),
+    nats: charged.nats === undefined ? 0 : perAnnounce(cpuBefore.nats, cpuSeconds(charged.nats)),
+    generator: perAnnounce(cpuBefore.generator, generatorSeconds()),
   };
+  const rate = count / seconds;
+  return { name, count, errors, seconds, rate, p50ms: pick(0.5), p99ms: pick(0.99), cpuUs };
 }
 
 const swarmOf = (space: number, i: number) => id(i % SWARMS, space);
@@ -118,7 +145,12 @@ function httpQueries(space: number, count: number): string[] {
   });
 }
 
-async function natsLoad(name: string, conns: NatsConnection[], space: number): Promise<Result> {
+async function natsLoad(
+  name: string,
+  conns: NatsConnection[],
+  space: number,
+  charged: Charged,
+): Promise<Result> {
   const subject = createSubjects().trackerAnnounce;
   const warm = natsPayloads(space + 1, WARMUP);
   const send = (payloads: Uint8Array[]) => async (i: number) => {
@@ -132,8 +164,8 @@ async function natsLoad(name: string, conns: NatsConnection[], space: number): P
       decodeMessage(AnnounceResponse, reply.data, MAX_TRACKER_REPLY_BYTES);
     return true;
   };
-  await load(`${name} warmup`, WARMUP, CONCURRENCY, send(warm));
-  return load(name, COUNT, CONCURRENCY, send(natsPayloads(space, COUNT)));
+  await load(`${name} warmup`, WARMUP, CONCURRENCY, send(warm), charged);
+  return load(name, COUNT, CONCURRENCY, send(natsPayloads(space, COUNT)), charged);
 }
 
 /**
@@ -232,6 +264,7 @@ async function httpLoad(
   base: string,
   space: number,
   keepAlive: boolean,
+  charged: Charged,
 ): Promise<Result> {
   const url = new URL(base);
   const workers = Array.from(
@@ -256,8 +289,14 @@ async function httpLoad(
     }
   };
   try {
-    await load(`${name} warmup`, WARMUP, CONCURRENCY, send(httpQueries(space + 1, WARMUP)));
-    return await load(name, COUNT, CONCURRENCY, send(httpQueries(space, COUNT)));
+    await load(
+      `${name} warmup`,
+      WARMUP,
+      CONCURRENCY,
+      send(httpQueries(space + 1, WARMUP)),
+      charged,
+    );
+    return await load(name, COUNT, CONCURRENCY, send(httpQueries(space, COUNT)), charged);
   } finally {
     for (const worker of workers) worker.close();
   }
@@ -270,6 +309,7 @@ async function main(): Promise<void> {
   try {
     const opentracker = requireExecutable('opentracker');
     const nats = await startNatsServer({ jetstream: true, t: hook });
+    const natsPid = nats.process().pid;
     const trackerEnv = {
       SHOAL_NATS_URL: nats.url,
       SHOAL_LOG_LEVEL: 'warn',
@@ -301,14 +341,24 @@ async function main(): Promise<void> {
     cleanups.push(async () => Promise.all(conns.map((c) => c.close())));
 
     const single = await startTracker('bench-one', 'one');
-    results.push(await natsLoad('shoal NATS, 1 replica', conns, 0x10));
+    results.push(
+      await natsLoad('shoal NATS, 1 replica', conns, 0x10, {
+        servers: [single.proc.pid],
+        nats: natsPid,
+      }),
+    );
     await single.proc.stop();
 
     const [a, b] = await Promise.all([
       startTracker('bench-two', 'two-a'),
       startTracker('bench-two', 'two-b'),
     ]);
-    results.push(await natsLoad('shoal NATS, 2 replicas', conns, 0x20));
+    results.push(
+      await natsLoad('shoal NATS, 2 replicas', conns, 0x20, {
+        servers: [a.proc.pid, b.proc.pid],
+        nats: natsPid,
+      }),
+    );
     const shares: Record<string, number> = {};
     const client = new Svcm(conns[0] as unknown as ConstructorParameters<typeof Svcm>[0]).client();
     for await (const stats of await client.stats(TRACKER_SERVICE_NAME)) {
@@ -318,8 +368,18 @@ async function main(): Promise<void> {
     console.log('announces per replica (2-replica run, incl. warmup):', JSON.stringify(shares));
     await b.proc.stop();
 
-    results.push(await httpLoad('shoal HTTP, keep-alive', a.url, 0x30, true));
-    results.push(await httpLoad('shoal HTTP, new connection each', a.url, 0x40, false));
+    results.push(
+      await httpLoad('shoal HTTP, keep-alive', a.url, 0x30, true, {
+        servers: [a.proc.pid],
+        nats: natsPid,
+      }),
+    );
+    results.push(
+      await httpLoad('shoal HTTP, new connection each', a.url, 0x40, false, {
+        servers: [a.proc.pid],
+        nats: natsPid,
+      }),
+    );
     await a.proc.stop();
 
     const dir = await mkdtemp(join(tmpdir(), 'shoal-opentracker-'));
@@ -352,7 +412,7 @@ async function main(): Promise<void> {
     const otUrl = `http://127.0.0.1:${otPort}`;
     await waitForHttp(otUrl);
     // opentracker closes the connection after every answer, so the generator cannot keep any.
-    results.push(await httpLoad('opentracker HTTP', otUrl, 0x50, false));
+    results.push(await httpLoad('opentracker HTTP', otUrl, 0x50, false, { servers: [ot.pid] }));
     await ot.stop();
   } finally {
     for (const cleanup of cleanups.reverse())
@@ -384,18 +444,23 @@ function report(results: Result[]): void {
     a && b ? Number((a.rate / b.rate).toFixed(2)) : undefined;
   const rows = results.map(
     (r) =>
-      `| ${r.name.padEnd(32)} | ${r.count} | ${r.errors} | ${Math.round(r.rate).toString().padStart(6)} | ${r.p50ms.toFixed(2).padStart(6)} | ${r.p99ms.toFixed(2).padStart(6)} |`,
+      `| ${r.name.padEnd(31)} | ${String(r.errors).padStart(6)} | ${Math.round(r.rate).toString().padStart(6)} | ${r.p50ms.toFixed(1).padStart(6)} | ${r.p99ms.toFixed(1).padStart(6)} | ${String(r.cpuUs.server).padStart(10)} | ${String(r.cpuUs.nats).padStart(9)} | ${String(r.cpuUs.generator).padStart(9)} |`,
   );
   console.log(
-    `\nannounces: ${COUNT} per run from distinct peers over ${SWARMS} swarms, ${CONCURRENCY} in flight, one Node load generator\n`,
+    `\n${COUNT} announces per run from distinct peers over ${SWARMS} swarms, ${CONCURRENCY} in flight, one Node load generator; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
   );
   console.log(
-    '| run                              | announces | errors | per s  | p50 ms | p99 ms |',
+    '| run                             | errors | per s  | p50 ms | p99 ms | server µs* | nats µs* | load µs* |',
   );
   console.log(
-    '| -------------------------------- | --------- | ------ | ------ | ------ | ------ |',
+    '| ------------------------------- | ------ | ------ | ------ | ------ | ---------- | -------- | -------- |',
   );
   for (const row of rows) console.log(row);
+  console.log(
+    '* CPU time per announce: tracker replicas (or opentracker), nats-server, load generator',
+  );
   const ratios = {
     httpKeepAliveVsOpentracker: ratio(keepAlive, ot),
     httpNewConnectionVsOpentracker: ratio(perConnection, ot),
@@ -404,7 +469,7 @@ function report(results: Result[]): void {
   };
   console.log('\nratios:', JSON.stringify(ratios));
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'tracker-announce', count: COUNT, concurrency: CONCURRENCY, swarms: SWARMS, results, ratios })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'tracker-announce', count: COUNT, concurrency: CONCURRENCY, swarms: SWARMS, loadavg: loadavg(), results, ratios })}`,
   );
 }
 

@@ -56,7 +56,8 @@ export function scopeKey(scope: Scope): string {
 export function scopesOf(labels: PeerLabels | undefined): Scope[] {
   const scopes: Scope[] = [{ kind: 'all' }];
   if (labels?.zone !== undefined) scopes.push({ kind: 'zone', zone: labels.zone });
-  if (labels?.rack !== undefined) scopes.push({ kind: 'rack', zone: labels.zone, rack: labels.rack });
+  if (labels?.rack !== undefined)
+    scopes.push({ kind: 'rack', zone: labels.zone, rack: labels.rack });
   return scopes;
 }
 
@@ -158,7 +159,8 @@ export const localityHandout: HandoutPolicy = <P extends PeerCandidate>(
     if (room <= 0) break;
     const accept = (peer: P) =>
       localityTier(requester.labels, peer.labels) === tier && !isSelf(requester, peer);
-    const seeders = requester.left === 0 ? [] : draw([swarm.list(true, scope)], accept, room, random);
+    const seeders =
+      requester.left === 0 ? [] : draw([swarm.list(true, scope)], accept, room, random);
     const leechers = draw([swarm.list(false, scope)], accept, room, random);
     let s = 0;
     let l = 0;

@@ -33,7 +33,8 @@ export function parseRawQuery(rawQuery: string): Map<string, Uint8Array[]> {
   for (const part of parts) {
     if (part === '') continue;
     const eq = part.indexOf('=');
-    const name = new TextDecoder().decode(percentDecode(eq === -1 ? part : part.slice(0, eq)));
+    const rawName = eq === -1 ? part : part.slice(0, eq);
+    const name = rawName.includes('%') ? utf8.decode(percentDecode(rawName)) : rawName;
     const value = percentDecode(eq === -1 ? '' : part.slice(eq + 1));
     const list = params.get(name);
     if (list === undefined) params.set(name, [value]);
@@ -42,6 +43,18 @@ export function parseRawQuery(rawQuery: string): Map<string, Uint8Array[]> {
   return params;
 }
 
+const utf8 = new TextDecoder();
+// Value of each ASCII hex digit, -1 for anything else.
+const HEX_VALUE = Int8Array.from({ length: 128 }, (_, c) =>
+  c >= 0x30 && c <= 0x39
+    ? c - 0x30
+    : c >= 0x41 && c <= 0x46
+      ? c - 55
+      : c >= 0x61 && c <= 0x66
+        ? c - 87
+        : -1,
+);
+
 /** Bytes of a percent-encoded string; a `%` not followed by two hex digits is a bad request. */
 export function percentDecode(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
@@ -49,9 +62,10 @@ export function percentDecode(text: string): Uint8Array {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === 0x25) {
-      const hex = text.slice(i + 1, i + 3);
-      if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw badRequest('malformed percent-encoding in query');
-      out[n++] = Number.parseInt(hex, 16);
+      const high = HEX_VALUE[text.charCodeAt(i + 1)] ?? -1;
+      const low = HEX_VALUE[text.charCodeAt(i + 2)] ?? -1;
+      if (high < 0 || low < 0) throw badRequest('malformed percent-encoding in query');
+      out[n++] = (high << 4) | low;
       i += 2;
     } else if (code > 0x7e || code < 0x21) {
       throw badRequest('query has characters that must be percent-encoded');
@@ -187,11 +201,27 @@ function isIpv6(ip: string): boolean {
   return ip.includes(':');
 }
 
+/** A peer's BEP 23 / BEP 7 compact form: address bytes then the port, big-endian (6 or 18 bytes). */
+export function compactPeer(ip: string, port: number): Uint8Array {
+  const address = isIpv6(ip) ? ipv6Bytes(ip) : ipv4Bytes(ip);
+  const out = new Uint8Array(address.length + 2);
+  out.set(address);
+  out[address.length] = port >> 8;
+  out[address.length + 1] = port & 0xff;
+  return out;
+}
+
+/** A peer as the reply encoder reads it; `compact` may be precomputed (the cache does). */
+export interface EncodablePeer {
+  peerId: string;
+  ip: string;
+  port: number;
+  compact?: Uint8Array;
+}
+
 /** Bencoded announce reply: compact `peers` (6 bytes per IPv4 peer) and `peers6` (18 bytes per IPv6 peer), or a list of dictionaries. */
 export function encodeAnnounceReply(
-  reply: Omit<AnnounceResponse, 'peers'> & {
-    peers: readonly { peerId: string; ip: string; port: number }[];
-  },
+  reply: Omit<AnnounceResponse, 'peers'> & { peers: readonly EncodablePeer[] },
   options: { compact: boolean; noPeerId: boolean },
 ): Uint8Array {
   const dict: BDict = new Map<string, BValue>([
@@ -202,22 +232,14 @@ export function encodeAnnounceReply(
     ['downloaded', reply.downloaded],
   ]);
   if (options.compact) {
-    const v4 = reply.peers.filter((peer) => !isIpv6(peer.ip));
-    const v6 = reply.peers.filter((peer) => isIpv6(peer.ip));
-    const peers = new Uint8Array(v4.length * 6);
-    v4.forEach((peer, i) => {
-      peers.set(ipv4Bytes(peer.ip), i * 6);
-      peers[i * 6 + 4] = peer.port >> 8;
-      peers[i * 6 + 5] = peer.port & 0xff;
-    });
-    const peers6 = new Uint8Array(v6.length * 18);
-    v6.forEach((peer, i) => {
-      peers6.set(ipv6Bytes(peer.ip), i * 18);
-      peers6[i * 18 + 16] = peer.port >> 8;
-      peers6[i * 18 + 17] = peer.port & 0xff;
-    });
-    dict.set('peers', peers);
-    dict.set('peers6', peers6);
+    const v4: Uint8Array[] = [];
+    const v6: Uint8Array[] = [];
+    for (const peer of reply.peers) {
+      const packed = peer.compact ?? compactPeer(peer.ip, peer.port);
+      (packed.length === 6 ? v4 : v6).push(packed);
+    }
+    dict.set('peers', Buffer.concat(v4));
+    dict.set('peers6', Buffer.concat(v6));
   } else {
     dict.set(
       'peers',

@@ -24,7 +24,18 @@ export function canonicalPeerIp(text: string): string | undefined {
 
 /** The 4 bytes of dotted IPv4 text (validated by the caller). */
 export function ipv4Bytes(text: string): Uint8Array {
-  return Uint8Array.from(text.split('.').map(Number));
+  const out = new Uint8Array(4);
+  let octet = 0;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x2e) {
+      out[octet++] = value;
+      value = 0;
+    } else value = value * 10 + code - 0x30;
+  }
+  out[octet] = value;
+  return out;
 }
 
 /** The 16 bytes of IPv6 text (validated by the caller), including `::` and a dotted IPv4 tail. */

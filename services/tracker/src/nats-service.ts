@@ -88,10 +88,11 @@ export async function startNatsService(
         const ip = canonicalPeerIp(request.ip);
         if (ip === undefined)
           throw badRequest(`ip ${request.ip} is not a reachable unicast address`);
-        if (!limiter.take(request.peerId)) {
+        // Per peer and swarm: a node announcing many swarms at start is not one flooding one.
+        if (!limiter.take(`${request.infoHash}.${request.peerId}`)) {
           throw new TrackerError(
             TrackerErrorCode.RateLimited,
-            `peer ${request.peerId} announces too often`,
+            `peer ${request.peerId} announces swarm ${request.infoHash} too often`,
           );
         }
         return announceResultJson(await tracker.announce({ ...request, ip }));

@@ -1,5 +1,6 @@
 import type { PeerLabels } from '@shoal/bus';
 import { type PeerCandidate, type Scope, type SwarmView, scopeKey, scopesOf } from './handout.ts';
+import { compactPeer } from './http-codec.ts';
 
 /** What the tracker stores per peer (JSON in the KV value under `<infohash>.<peerid>`). */
 export interface PeerRecord {
@@ -15,6 +16,8 @@ export interface PeerRecord {
 export interface CachedPeer extends PeerCandidate {
   /** `AnnouncedPeer` as JSON, built once per write instead of once per reply that lists it. */
   json: string;
+  /** BEP 23 / BEP 7 compact form, likewise built once per write. */
+  compact: Uint8Array;
   revision: number;
   /** When the record was written (ms); it expires `ttlMs` later, as the KV message does. */
   writtenAt: number;
@@ -182,6 +185,7 @@ export class SwarmCache {
       left: record.left,
       labels: record.labels,
       json: JSON.stringify(announced),
+      compact: compactPeer(record.ip, record.port),
       revision,
       writtenAt,
       memberships: [],

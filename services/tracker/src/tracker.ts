@@ -10,7 +10,7 @@ import type { HandoutPolicy, PeerCandidate } from './handout.ts';
 import type { PeerRecord, SwarmCache, SwarmSummary } from './swarm-cache.ts';
 
 /** A handed-out peer: the policy's view plus its reply entry as JSON (see `CachedPeer`). */
-export type HandedPeer = PeerCandidate & { json: string };
+export type HandedPeer = PeerCandidate & { json: string; compact: Uint8Array };
 
 /** An announce answer before a transport encodes it; `peers` are the full cached records. */
 export type AnnounceResult = Omit<AnnounceResponse, 'peers'> & { peers: HandedPeer[] };

@@ -186,9 +186,11 @@ test('per-source rate limits: token buckets per IP (HTTP) and per peer (NATS)', 
     (error: unknown) =>
       error instanceof BusError && error.status === 429 && error.remoteCode === 'rate_limited',
   );
-  // Another peer is not held back by the first one's flood.
+  // Neither another peer nor the same peer in another swarm is held back by that flood.
   const other = await announceOverNats(nc, announce(natsSwarm, 2));
   assert.equal(other.incomplete, 2);
+  const elsewhere = await announceOverNats(nc, announce(id(4, 4), 1));
+  assert.equal(elsewhere.incomplete, 1);
 });
 
 test('a bad configuration stops the tracker at start with every problem listed', async () => {

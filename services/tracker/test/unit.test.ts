@@ -2,12 +2,7 @@
 // rate limiting, the swarm cache, configuration.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  type AnnounceResponse,
-  bytesToHex,
-  MAX_NUMWANT_ACCEPTED,
-  type PeerLabels,
-} from '@shoal/bus';
+import { AnnounceResponse, bytesToHex, MAX_NUMWANT_ACCEPTED, type PeerLabels } from '@shoal/bus';
 import { type BDict, type BValue, bdecode } from '@shoal/protocol';
 import fc from 'fast-check';
 import { loadTrackerConfig } from '../src/config.ts';
@@ -32,6 +27,7 @@ import {
 import { canonicalPeerIp, ipv6Bytes } from '../src/ip.ts';
 import { RateLimiter } from '../src/rate-limit.ts';
 import { SwarmCache } from '../src/swarm-cache.ts';
+import { announceResultJson } from '../src/tracker.ts';
 import { escapeBytes } from './helpers.ts';
 
 const hex = (n: number) => n.toString(16).padStart(40, '0');
@@ -114,7 +110,12 @@ describe('locality handout', () => {
         (specs, numWant, seed) => {
           const candidates = specs.map(([left, l], i) => peer(i + 1, left, l));
           candidates.push(requester);
-          const chosen = localityHandout(requester, viewOf(candidates), numWant, seededRandom(seed));
+          const chosen = localityHandout(
+            requester,
+            viewOf(candidates),
+            numWant,
+            seededRandom(seed),
+          );
           assert.ok(chosen.length <= numWant);
           assert.equal(new Set(chosen.map((c) => c.peerId)).size, chosen.length);
           assert.ok(!chosen.includes(requester));
@@ -419,7 +420,10 @@ describe('swarm cache', () => {
 
   test('property: the index lists always match the live peers', () => {
     const labels = fc.option(
-      fc.record({ zone: fc.constantFrom('a', 'b'), rack: fc.constantFrom('r1', 'r2') }, { requiredKeys: [] }),
+      fc.record(
+        { zone: fc.constantFrom('a', 'b'), rack: fc.constantFrom('r1', 'r2') },
+        { requiredKeys: [] },
+      ),
       { nil: undefined },
     );
     const op = fc.oneof(
@@ -456,14 +460,76 @@ describe('swarm cache', () => {
           for (const scope of scopes) {
             for (const seeders of [true, false]) {
               const ids = (list: readonly PeerCandidate[]) => list.map((p) => p.peerId).sort();
-              assert.deepEqual(ids(snapshot.view.list(seeders, scope)), ids(expected.list(seeders, scope)));
+              assert.deepEqual(
+                ids(snapshot.view.list(seeders, scope)),
+                ids(expected.list(seeders, scope)),
+              );
             }
           }
           assert.equal(snapshot.seeders, live.filter((p) => p.left === 0).length);
           assert.equal(snapshot.leechers, live.filter((p) => p.left > 0).length);
-          assert.equal(snapshot.bytesLeft, live.reduce((sum, p) => sum + p.left, 0));
+          assert.equal(
+            snapshot.bytesLeft,
+            live.reduce((sum, p) => sum + p.left, 0),
+          );
         }
       }),
+    );
+  });
+
+  test('NATS replies assembled from cached fragments are valid AnnounceResponse JSON', () => {
+    const cache = new SwarmCache({ ttlMs: 1000 });
+    const ih = hex(9);
+    cache.putPeer(
+      ih,
+      hex(1),
+      { ...record(0), ip: '2001:db8::7', labels: { zone: 'a', rack: 'r1' } },
+      1,
+      Date.now(),
+    );
+    cache.putPeer(ih, hex(2), record(40), 2, Date.now());
+    const snapshot = cache.snapshot(ih);
+    const peers = localityHandout(
+      { ...peer(3, 5), labels: { zone: 'a' } },
+      snapshot.view,
+      50,
+      seededRandom(6),
+    );
+    const json = announceResultJson({
+      interval: 60,
+      minInterval: 15,
+      complete: 1,
+      incomplete: 1,
+      downloaded: 0,
+      peers,
+    });
+    assert.deepEqual(AnnounceResponse.parse(JSON.parse(json)), {
+      interval: 60,
+      minInterval: 15,
+      complete: 1,
+      incomplete: 1,
+      downloaded: 0,
+      peers: [
+        {
+          peerId: hex(1),
+          ip: '2001:db8::7',
+          port: 1,
+          seeder: true,
+          labels: { zone: 'a', rack: 'r1' },
+        },
+        { peerId: hex(2), ip: '10.0.0.1', port: 1, seeder: false },
+      ],
+    });
+    assert.equal(
+      announceResultJson({
+        interval: 1,
+        minInterval: 1,
+        complete: 0,
+        incomplete: 0,
+        downloaded: 0,
+        peers: [],
+      }),
+      '{"interval":1,"minInterval":1,"complete":0,"incomplete":0,"downloaded":0,"peers":[]}',
     );
   });
 
