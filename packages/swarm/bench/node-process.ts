@@ -18,7 +18,7 @@ export type ToNode =
 
 export type FromNode =
   | { type: 'ready'; port: number }
-  | { type: 'complete'; at: number; maxRssKiB: number; memory: NodeJS.MemoryUsage }
+  | { type: 'complete'; at: number; maxRssKiB: number }
   | {
       type: 'stats';
       uploaded: number;
@@ -52,7 +52,6 @@ handle.on('complete', () =>
     type: 'complete',
     at: Date.now(),
     maxRssKiB: process.resourceUsage().maxRSS,
-    memory: process.memoryUsage(),
   }),
 );
 handle.on('error', (error: Error) => send({ type: 'error', message: error.message }));

@@ -166,3 +166,60 @@ test('upload rate limit holds a seed to its budget', async (t) => {
   t.diagnostic(`768 KiB at a 512 KiB/s limit took ${seconds.toFixed(2)} s`);
   assert.ok(seconds >= 1.2, `finished in ${seconds} s, faster than the limit allows`);
 });
+
+test('endgame: blocks stuck at a silent peer are fetched from another, then CANCELled at the first', async (t) => {
+  const dir = await tempDir(t);
+  const content = await makeContent(dir, { pieceLength: 16 * 1024, length: 96 * 16 * 1024 });
+  const { metainfo } = content;
+  let silentRequests = 0;
+  let cancels = 0;
+  const seedLike = (answer: boolean) =>
+    rawServer('127.0.0.1', (peer) => {
+      void (async () => {
+        if (!(await peer.handshakeWithin(5_000))) return;
+        peer.sendHandshake(metainfo.infoHash);
+        peer.send({ type: 'have-all' });
+        peer.send({ type: 'unchoke' });
+        for (let i = 0; i < 10_000 && !peer.isClosed; i++) {
+          let message: DecodedMessage;
+          try {
+            message = await peer.next((m) => m.type === 'request' || m.type === 'cancel', 10_000);
+          } catch {
+            return;
+          }
+          if (message.type === 'cancel' && !answer) cancels++;
+          if (message.type !== 'request') continue;
+          if (!answer) {
+            silentRequests++;
+            continue;
+          }
+          const start = message.index * metainfo.pieceLength + message.begin;
+          peer.send({
+            type: 'piece',
+            index: message.index,
+            begin: message.begin,
+            block: content.data.subarray(start, start + message.length),
+          });
+        }
+      })();
+    });
+  const answering = await seedLike(true);
+  const silent = await seedLike(false);
+  t.after(() => new Promise((resolve) => answering.server.close(resolve)));
+  t.after(() => new Promise((resolve) => silent.server.close(resolve)));
+
+  const node = await startNode(t);
+  const storage = await FileLayoutStorage.open(join(dir, 'leech'), metainfo);
+  t.after(() => storage.close());
+  const handle = node.addTorrent({ metainfo, storage });
+  const complete = waitForEvent(handle, 'complete', 8_000);
+  handle.addPeers([
+    { host: '127.0.0.1', port: silent.port },
+    { host: '127.0.0.1', port: answering.port },
+  ]);
+  // Well within the 20 s after which a silent peer's requests would be taken back anyway.
+  await complete;
+  assert.ok(silentRequests > 0, 'the silent peer was asked for blocks');
+  await waitUntil(() => cancels > 0, 2_000, 'CANCELs to the silent peer');
+  assert.ok(Buffer.from(content.data).equals(await readFile(join(dir, 'leech', metainfo.name))));
+});

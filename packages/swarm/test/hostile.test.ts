@@ -4,7 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import type { DecodedMessage } from '@shoal/protocol';
-import { Bitfield, BlobStorage, FileLayoutStorage, type SwarmNode } from '../src/index.ts';
+import {
+  Bitfield,
+  BlobStorage,
+  FileLayoutStorage,
+  inlineHashFunction,
+  type SwarmNode,
+  verifyStoredPieces,
+} from '../src/index.ts';
 import {
   makeContent,
   sharedHashWorkers,
@@ -268,12 +275,17 @@ test('resume: a leecher given the pieces already on disk fetches only the rest',
 
   const leechDir = join(dir, 'resume');
   const first = await FileLayoutStorage.open(leechDir, metainfo);
-  const have = new Bitfield(metainfo.pieceCount);
+  const expected = new Bitfield(metainfo.pieceCount);
   for (let i = 0; i < metainfo.pieceCount; i += 3) {
     const start = i * metainfo.pieceLength;
     await first.write(i, 0, content.data.subarray(start, start + metainfo.pieceLength));
-    have.set(i);
+    expected.set(i);
   }
+  // A piece that is on disk but damaged (a crash mid-write) must not be trusted.
+  await first.write(1, 0, new Uint8Array(metainfo.pieceLength).fill(0xee));
+  // No resume record: what is on disk is re-verified.
+  const have = await verifyStoredPieces(first, metainfo, inlineHashFunction);
+  assert.deepEqual([...have.indexes()], [...expected.indexes()]);
   await first.close();
 
   const leecher = await startNode(t);
