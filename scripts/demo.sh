@@ -9,6 +9,8 @@
 #   SHOAL_DEMO_NODES  peer-nodes (default 8)
 #   SHOAL_DEMO_DIR    run directory (default .shoal-demo in the repository; wiped at start)
 #   SHOAL_DEMO_TIMEOUT_S  give up on the distribution after this long (default 1800)
+#   SHOAL_DEMO_KEEP   1 keeps the copies of the artifact after a successful run (logs and the
+#                     JSON reports are always kept; after a failure everything is)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +23,7 @@ TIMEOUT_S="${SHOAL_DEMO_TIMEOUT_S:-1800}"
 RUN_DIR="${SHOAL_DEMO_DIR:-$ROOT/.shoal-demo}"
 [[ "$BYTES" =~ ^[0-9]+$ && "$BYTES" -gt 0 ]] || { echo "demo: SHOAL_DEMO_BYTES must be a positive integer" >&2; exit 2; }
 [[ "$NODES" =~ ^[0-9]+$ && "$NODES" -ge 1 ]] || { echo "demo: SHOAL_DEMO_NODES must be at least 1" >&2; exit 2; }
+[[ "$TIMEOUT_S" =~ ^[0-9]+$ ]] || { echo "demo: SHOAL_DEMO_TIMEOUT_S must be a number of seconds" >&2; exit 2; }
 
 shoal() { node "$ROOT/services/cli/bin/shoal.js" --dir "$RUN_DIR" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -34,6 +37,10 @@ cleanup() {
   fi
   if [ "$status" -ne 0 ]; then
     echo "demo: failed (exit $status); service logs are in $RUN_DIR/logs" >&2
+  elif [ "${SHOAL_DEMO_KEEP:-0}" != 1 ]; then
+    # (NODES + 2) copies of the artifact: give the disk back, keep logs and reports.
+    rm -rf "$RUN_DIR/build-artifact.bin" "$RUN_DIR"/piece-store-* "$RUN_DIR"/peer-node-* "$RUN_DIR/nats"
+    echo "the artifact's copies are removed (SHOAL_DEMO_KEEP=1 keeps them); logs and reports are in $RUN_DIR"
   fi
 }
 trap cleanup EXIT

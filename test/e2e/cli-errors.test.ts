@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { EXIT_CODES, isAlive } from '@shoal/cli';
 import {
+  defer,
   MiB,
   makeArtifact,
   parseJson,
@@ -145,7 +146,7 @@ test('up after its supervisor was killed: status says so, a new up cleans up and
 }, async (t) => {
   const dir = await tempDir(t);
   const runDir = join(dir, 'run');
-  t.after(() => runShoal(t, runDir, ['down'], { timeoutMs: 60_000 }));
+  defer(t, () => runShoal(t, runDir, ['down'], { timeoutMs: 60_000 }));
   const first = await runShoal(t, runDir, ['--json', 'up', '--detach', '--nodes', '1'], {
     timeoutMs: 180_000,
   });

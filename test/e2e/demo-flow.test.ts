@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { isAlive, readStateFile, type SwarmState } from '@shoal/cli';
 import {
   type DistributeJson,
+  defer,
   MiB,
   makeArtifact,
   parseJson,
@@ -20,7 +21,7 @@ async function demoFlow(t: test.TestContext, nodes: number, bytes: number): Prom
   const dir = await tempDir(t);
   const runDir = join(dir, 'run');
   // Whatever happens, the swarm goes down with the test.
-  t.after(() => runShoal(t, runDir, ['down'], { timeoutMs: 60_000 }));
+  defer(t, () => runShoal(t, runDir, ['down'], { timeoutMs: 60_000 }));
 
   const up = await runShoal(
     t,

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isAlive, readStateFile } from '@shoal/cli';
 import { waitFor } from '@shoal/testkit';
-import { MiB, tempDir } from './harness.ts';
+import { defer, MiB, tempDir } from './harness.ts';
 
 const DEMO = fileURLToPath(new URL('../../scripts/demo.sh', import.meta.url));
 
@@ -51,7 +51,7 @@ function startDemo(t: test.TestContext, runDir: string, timeoutMs: number) {
       resolve({ code, signal, output });
     });
   });
-  t.after(async () => {
+  defer(t, async () => {
     if (child.exitCode === null && child.signalCode === null) kill();
     await done;
   });
@@ -70,6 +70,8 @@ test('demo.sh prints the summary, and runs twice in a row', { timeout: 600_000 }
     assert.match(run.output, /origin offload\s+[\d.]+% of the bytes came from peers/);
     assert.match(run.output, /stopped the swarm in /);
     assert.equal(await readStateFile(runDir), undefined, `run ${attempt} left no swarm behind`);
+    assert.equal(existsSync(join(runDir, 'peer-node-0')), false, 'the copies are removed');
+    assert.equal(existsSync(join(runDir, 'logs', 'peer-node-0.log')), true, 'the logs are kept');
   }
 });
 

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { waitFor } from '@shoal/testkit';
 import {
   type DistributeJson,
+  defer,
   MiB,
   makeArtifact,
   ProgressWatcher,
@@ -86,7 +87,7 @@ test('piece-store killed once every piece is in the swarm: all still complete', 
       port: node.wirePort,
     })),
   );
-  t.after(() => observer.close());
+  defer(t, () => observer.close());
 
   const distribute = startShoal(t, runDir, ['--json', 'distribute', published.infoHash], {
     timeoutMs: 240_000,

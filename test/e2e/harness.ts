@@ -16,11 +16,39 @@ import { type AfterHook, waitFor } from '@shoal/testkit';
 export const SHOAL_BIN = fileURLToPath(new URL('../../services/cli/bin/shoal.js', import.meta.url));
 export const MiB = 1024 * 1024;
 
+const cleanups = new WeakMap<AfterHook, (() => unknown)[]>();
+
+/**
+ * Runs `step` when the test ends, after every step deferred later (last in, first out: a
+ * swarm stops before its directory is removed). node:test's own `after` hooks run first in,
+ * first out.
+ */
+export function defer(t: AfterHook, step: () => unknown): void {
+  let steps = cleanups.get(t);
+  if (steps === undefined) {
+    const list: (() => unknown)[] = [];
+    steps = list;
+    cleanups.set(t, list);
+    t.after(async () => {
+      const errors: unknown[] = [];
+      for (const next of list.reverse()) {
+        try {
+          await next();
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+      if (errors.length > 0) throw errors[0];
+    });
+  }
+  steps.push(step);
+}
+
 /** A fresh directory under the system temp dir, removed when the test ends. */
 export async function tempDir(t: AfterHook, prefix = 'shoal-e2e-'): Promise<string> {
   // Short names: peer-node sockets live below it and Unix socket paths are capped at 107 bytes.
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  defer(t, () => rm(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -101,7 +129,7 @@ export function startShoal(
       resolve({ code, signal, stdout, stderr });
     });
   });
-  t.after(async () => {
+  defer(t, async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await done;
   });
@@ -135,7 +163,7 @@ export async function startSwarm(
   options: LocalSwarmOptions,
 ): Promise<LocalSwarm> {
   const swarm = LocalSwarm.create({ readyTimeoutMs: 180_000, stopGraceMs: 5000, ...options });
-  t.after(() => swarm.stop());
+  defer(t, () => swarm.stop());
   await swarm.start();
   return swarm;
 }
@@ -175,7 +203,7 @@ export class ProgressWatcher {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });
-    t.after(() => nc.close());
+    defer(t, () => nc.close());
     return new ProgressWatcher(nc, swarm.state.subjectPrefix);
   }
 

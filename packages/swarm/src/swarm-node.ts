@@ -1,7 +1,7 @@
 // A node in the swarm: one TCP listener for all its torrents (inbound handshakes are routed
 // by infohash), the node-wide caps and rate limits, and the shared hash workers and buffers.
 import { EventEmitter } from 'node:events';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, isIP, type Server } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { BufferPool } from './buffer-pool.ts';
 import { SwarmError, SwarmErrorCode } from './errors.ts';
@@ -306,6 +306,18 @@ export class SwarmNode extends EventEmitter {
     this.#track(conn, socket);
   }
 
+  /**
+   * A node listening on one specific address dials from it too, so peers see (and ban) the
+   * address it really has: several nodes sharing a machine on different loopback addresses
+   * would otherwise all appear as 127.0.0.1.
+   */
+  #outboundLocalAddress(remoteHost: string): { localAddress?: string } {
+    const listenHost = this.#options.listenHost;
+    if (listenHost === undefined || listenHost === '0.0.0.0' || listenHost === '::') return {};
+    const family = isIP(listenHost);
+    return family !== 0 && family === isIP(remoteHost) ? { localAddress: listenHost } : {};
+  }
+
   #dial(
     address: { host: string; port: number },
     infoHash: Uint8Array,
@@ -313,7 +325,12 @@ export class SwarmNode extends EventEmitter {
     onClosedBeforeOpen: (reason: SwarmError) => void,
   ): PeerConnection | undefined {
     if (this.#closed || this.#connections.size >= this.#settings.maxConnections) return undefined;
-    const socket = connect({ host: address.host, port: address.port, noDelay: true });
+    const socket = connect({
+      host: address.host,
+      port: address.port,
+      noDelay: true,
+      ...this.#outboundLocalAddress(address.host),
+    });
     const conn = new PeerConnection({
       socket,
       direction: 'outbound',

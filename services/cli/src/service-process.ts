@@ -168,7 +168,8 @@ function greetsLikeNats(port: number): Promise<boolean> {
 
 /**
  * The last meaningful line of a log file, for one-line error messages: the `msg` (and `err`
- * message) of a JSON log line, or the text line itself.
+ * message) of a JSON log line, or the text line itself; stack frames and the `Node.js vX` line
+ * of a crash are skipped.
  */
 export async function lastLogLine(file: string): Promise<string> {
   let text: string;
@@ -189,7 +190,7 @@ export async function lastLogLine(file: string): Promise<string> {
   const lines = text
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('at '));
+    .filter((line) => line !== '' && !line.startsWith('at ') && !/^Node\.js v\d/.test(line));
   const line = lines.at(-1);
   if (line === undefined) return 'no log output';
   try {
