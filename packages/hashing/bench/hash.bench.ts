@@ -1,14 +1,15 @@
 // Piece hashing throughput against sha1sum and openssl over one file with a hot page cache.
 // Size: SHOAL_BENCH_BYTES (default 1 GiB). Prints a table and one JSON line.
 // Ours runs on the default pool, as a long-lived service would; starting that pool (worker
-// threads) is timed once on its own and reported as poolStartMs.
+// threads) is timed once on its own and reported as poolStartMs. CPU seconds are reported too:
+// on a shared machine wall time swings with other load, CPU per byte much less.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { hashFilePieces } from '../src/index.ts';
+import { defaultHashPool, hashFilePieces } from '../src/index.ts';
 
 const execFileAsync = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -62,10 +63,30 @@ async function warm(path: string): Promise<void> {
   }
 }
 
-async function seconds(run: () => Promise<unknown>): Promise<number> {
+interface Timing {
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/** Runs a command under bash's `time`, which reports the child's own CPU time. */
+async function timeCommand(command: string, args: string[]): Promise<Timing> {
+  const script = 'TIMEFORMAT="%R %U %S"; { time "$@" > /dev/null; } 2>&1';
+  const { stdout } = await execFileAsync('bash', ['-c', script, 'bash', command, ...args]);
+  const [real, user, system] = stdout.trim().split(/\s+/).slice(-3).map(Number);
+  if (real === undefined || user === undefined || system === undefined || Number.isNaN(real)) {
+    throw new Error(`cannot parse the time of ${command}: ${stdout}`);
+  }
+  return { seconds: real, cpuSeconds: user + system };
+}
+
+/** Wall and CPU time of work in this process (every thread, workers included). */
+async function timeInProcess(run: () => Promise<unknown>): Promise<Timing> {
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   await run();
-  return Number(process.hrtime.bigint() - start) / 1e9;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const used = process.cpuUsage(cpu);
+  return { seconds, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
 function median(values: number[]): number {
@@ -75,32 +96,33 @@ function median(values: number[]): number {
 
 interface Contender {
   tool: string;
-  /** Tools that only give a reference point, not the baseline for ratios. */
+  /** Baselines set the ratio; references are shown for context only. */
   role: 'baseline' | 'ours' | 'reference';
-  run: (file: string) => Promise<unknown>;
+  run: (file: string) => Promise<Timing>;
 }
 
 const contenders: Contender[] = [
-  { tool: 'sha1sum', role: 'baseline', run: (file) => execFileAsync('sha1sum', [file]) },
+  { tool: 'sha1sum', role: 'baseline', run: (file) => timeCommand('sha1sum', [file]) },
   {
     tool: 'openssl dgst -sha1',
     role: 'baseline',
-    run: (file) => execFileAsync('openssl', ['dgst', '-sha1', file]),
+    run: (file) => timeCommand('openssl', ['dgst', '-sha1', file]),
   },
   {
     tool: 'shoal pieces (4 MiB)',
     role: 'ours',
-    run: (file) => hashFilePieces(file, { pieceLength: PIECE_LENGTH }),
+    run: (file) => timeInProcess(() => hashFilePieces(file, { pieceLength: PIECE_LENGTH })),
   },
   {
     tool: 'shoal pieces + sha256',
     role: 'ours',
-    run: (file) => hashFilePieces(file, { pieceLength: PIECE_LENGTH, sha256: true }),
+    run: (file) =>
+      timeInProcess(() => hashFilePieces(file, { pieceLength: PIECE_LENGTH, sha256: true })),
   },
   {
     tool: 'openssl dgst -sha256',
     role: 'reference',
-    run: (file) => execFileAsync('openssl', ['dgst', '-sha256', file]),
+    run: (file) => timeCommand('openssl', ['dgst', '-sha256', file]),
   },
 ];
 
@@ -113,51 +135,63 @@ async function main(): Promise<void> {
     await warm(file);
     const tiny = join(dir, 'tiny.bin');
     await writeFile(tiny, 'x');
-    const poolStart = await seconds(() =>
+    const poolStart = await timeInProcess(() =>
       hashFilePieces(tiny, { pieceLength: PIECE_LENGTH, sha256: true }),
     );
-    const times = new Map<string, number[]>(contenders.map((c) => [c.tool, []]));
+    const timings = new Map<string, Timing[]>(contenders.map((c) => [c.tool, []]));
     // Interleaved rounds, so noise from other processes spreads over every contender.
     for (let round = 0; round < RUNS; round++) {
-      for (const contender of contenders) {
-        times.get(contender.tool)!.push(await seconds(() => contender.run(file)));
-      }
+      for (const contender of contenders)
+        timings.get(contender.tool)!.push(await contender.run(file));
     }
     const rows = contenders.map((c) => {
-      const all = times.get(c.tool)!;
-      const s = median(all);
-      return { tool: c.tool, role: c.role, seconds: s, mbPerSecond: size / 1e6 / s, runs: all };
+      const runs = timings.get(c.tool)!;
+      const seconds = median(runs.map((r) => r.seconds));
+      const cpuSeconds = median(runs.map((r) => r.cpuSeconds));
+      return {
+        tool: c.tool,
+        role: c.role,
+        seconds,
+        cpuSeconds,
+        mbPerSecond: size / 1e6 / seconds,
+        runs,
+      };
     });
     const baseline = Math.min(...rows.filter((r) => r.role === 'baseline').map((r) => r.seconds));
-    const table = rows.map((r) => ({
-      tool: r.tool,
-      seconds: r.seconds.toFixed(3),
-      'MB/s': r.mbPerSecond.toFixed(0),
-      'vs best baseline': `${(baseline / r.seconds).toFixed(2)}x`,
-    }));
     console.log(
       `${(size / MiB).toFixed(0)} MiB, median of ${RUNS} hot-cache runs;` +
-        ` pool start-up ${(poolStart * 1000).toFixed(0)} ms (not in the table)`,
+        ` pool start-up ${(poolStart.seconds * 1000).toFixed(0)} ms (not in the table)`,
     );
-    console.table(table);
+    console.table(
+      rows.map((r) => ({
+        tool: r.tool,
+        seconds: r.seconds.toFixed(3),
+        'MB/s': r.mbPerSecond.toFixed(0),
+        'vs best baseline': `${(baseline / r.seconds).toFixed(2)}x`,
+        'CPU s': r.cpuSeconds.toFixed(3),
+        'CPU ns/byte': ((r.cpuSeconds * 1e9) / size).toFixed(3),
+      })),
+    );
     console.log(
       JSON.stringify({
         bench: 'hashing',
         bytes: size,
         pieceLength: PIECE_LENGTH,
         runs: RUNS,
-        poolStartMs: Math.round(poolStart * 1000),
+        poolStartMs: Math.round(poolStart.seconds * 1000),
         results: rows.map((r) => ({
           tool: r.tool,
           seconds: Number(r.seconds.toFixed(4)),
           mbPerSecond: Math.round(r.mbPerSecond),
           ratioVsBestBaseline: Number((baseline / r.seconds).toFixed(3)),
-          runs: r.runs.map((s) => Number(s.toFixed(4))),
+          cpuSeconds: Number(r.cpuSeconds.toFixed(4)),
+          runs: r.runs.map((t) => Number(t.seconds.toFixed(4))),
         })),
       }),
     );
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await defaultHashPool().close();
   }
 }
 
