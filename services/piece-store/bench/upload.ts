@@ -14,7 +14,7 @@ const started = performance.now();
 const artifact = await client.ingestFile(
   path,
   { name: name ?? 'bench.bin' },
-  { chunkBytes: Number(process.env.CHUNK ?? 1048576) },
+  { chunkBytes: 1024 * 1024 },
 );
 const ms = performance.now() - started;
 process.stdout.write(

@@ -42,6 +42,7 @@ const schema = z.object({
   SHOAL_PIECE_STORE_RECONCILE_MS: envInt({ min: 200, max: 3_600_000, default: 30_000 }),
   SHOAL_PIECE_STORE_COPY_CONCURRENCY: envInt({ min: 1, max: 64, default: 2 }),
   SHOAL_PIECE_STORE_COPY_TIMEOUT_MS: envInt({ min: 1000, max: 86_400_000, default: 3_600_000 }),
+  SHOAL_PIECE_STORE_COPY_STALL_MS: envInt({ min: 500, max: 3_600_000, default: 60_000 }),
   SHOAL_PIECE_STORE_MAX_BYTES: envInt({ min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 }),
   SHOAL_PIECE_STORE_VERIFY: envEnum([VerifyMode.Size, VerifyMode.Sample, VerifyMode.Full], {
     default: VerifyMode.Sample,
@@ -53,7 +54,7 @@ const schema = z.object({
     describe: 'must be an http:// or https:// URL',
   }).optional(),
   SHOAL_PIECE_STORE_HASH_WORKERS: envInt({ min: 1, max: 64, default: 1 }),
-  SHOAL_PIECE_STORE_HASH_IN_FLIGHT_BYTES: envInt({ min: MiB, max: 1024 * MiB, default: 16 * MiB }),
+  SHOAL_PIECE_STORE_HASH_IN_FLIGHT_BYTES: envInt({ min: MiB, max: 1024 * MiB, default: 8 * MiB }),
   SHOAL_PIECE_STORE_UPLOAD_RATE_LIMIT: envInt({ min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 }),
   SHOAL_PIECE_STORE_MAX_CONNECTIONS: envInt({ min: 1, max: 100_000, default: 200 }),
   SHOAL_PIECE_STORE_MAX_CONNECTIONS_PER_TORRENT: envInt({ min: 1, max: 10_000, default: 50 }),
@@ -87,6 +88,7 @@ export interface PieceStoreConfig {
   reconcileMs: number;
   copyConcurrency: number;
   copyTimeoutMs: number;
+  copyStallMs: number;
   maxBytes: number;
   verify: VerifyMode;
   verifySamplePieces: number;
@@ -141,6 +143,7 @@ export function loadPieceStoreConfig(
     reconcileMs: raw.SHOAL_PIECE_STORE_RECONCILE_MS,
     copyConcurrency: raw.SHOAL_PIECE_STORE_COPY_CONCURRENCY,
     copyTimeoutMs: raw.SHOAL_PIECE_STORE_COPY_TIMEOUT_MS,
+    copyStallMs: raw.SHOAL_PIECE_STORE_COPY_STALL_MS,
     maxBytes: raw.SHOAL_PIECE_STORE_MAX_BYTES,
     verify: raw.SHOAL_PIECE_STORE_VERIFY,
     verifySamplePieces: raw.SHOAL_PIECE_STORE_VERIFY_SAMPLE_PIECES,

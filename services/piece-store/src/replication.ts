@@ -30,12 +30,16 @@ import type { ArtifactStore, StagedObject } from './store.ts';
 
 /** Downloads an artifact from other peers into a file (the swarm engine as a leecher). */
 export interface CopyEngine {
+  /** Fails when no byte arrives for `stallMs`. */
   download(options: {
     metainfo: Metainfo;
     path: string;
     sources: readonly PeerSource[];
     signal: AbortSignal;
+    stallMs: number;
   }): Promise<void>;
+  /** Adds peers to a download in progress (another replica offered the same artifact). */
+  addSources(infoHash: string, sources: readonly PeerSource[]): void;
 }
 
 export interface ReplicatorOptions {
@@ -48,6 +52,8 @@ export interface ReplicatorOptions {
   self: PeerSource;
   copyConcurrency: number;
   copyTimeoutMs: number;
+  /** A copy with no progress for this long is abandoned (a later push restarts it). */
+  copyStallMs: number;
   /** Replicate requests in flight at once during a reconcile pass. */
   pushConcurrency?: number;
   /** Whether this replica has verified its store and may take copies. */
@@ -67,6 +73,23 @@ interface CopyJob {
   request: ReplicateRequest;
   metainfo: Metainfo;
   torrent: Uint8Array;
+  /** Every replica that offered it while it was queued. */
+  sources: readonly PeerSource[];
+}
+
+/** Most sources one copy keeps. */
+const MAX_COPY_SOURCES = 16;
+
+function mergeSources(
+  known: readonly PeerSource[],
+  more: readonly PeerSource[],
+): readonly PeerSource[] {
+  const merged = [...known];
+  for (const source of more) {
+    const seen = merged.some((s) => s.ip === source.ip && s.port === source.port);
+    if (!seen && merged.length < MAX_COPY_SOURCES) merged.push(source);
+  }
+  return merged;
 }
 
 export class Replicator {
@@ -154,7 +177,16 @@ export class Replicator {
     if (deleted !== undefined && deleted >= request.createdUnixMs) {
       return { status: 'deleted', reason: 'deleted here after it was ingested' };
     }
-    if (this.#queued.has(infoHash) || this.#copying.has(infoHash)) return { status: 'accepted' };
+    const queued = this.#queued.get(infoHash);
+    if (queued !== undefined) {
+      queued.sources = mergeSources(queued.sources, request.sources);
+      return { status: 'accepted' };
+    }
+    if (this.#copying.has(infoHash)) {
+      // The replica that offered it first may be gone: this one can serve it too.
+      this.#options.engine.addSources(infoHash, request.sources);
+      return { status: 'accepted' };
+    }
     const torrent = decodeTorrentBase64(request.torrent);
     let metainfo: Metainfo;
     try {
@@ -168,7 +200,7 @@ export class Replicator {
     if (!metainfo.singleFile || metainfo.sha256 === undefined) {
       return { status: 'refused', reason: 'not a piece-store artifact (single file with sha256)' };
     }
-    this.#queued.set(infoHash, { request, metainfo, torrent });
+    this.#queued.set(infoHash, { request, metainfo, torrent, sources: request.sources });
     this.#drainQueue();
     return { status: 'accepted' };
   }
@@ -301,8 +333,9 @@ export class Replicator {
       await engine.download({
         metainfo,
         path: staged.dataPath,
-        sources: job.request.sources,
+        sources: job.sources,
         signal: controller.signal,
+        stallMs: this.#options.copyStallMs,
       });
       controller.signal.throwIfAborted();
       await this.#checkCopy(staged.dataPath, metainfo);

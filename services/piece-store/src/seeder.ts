@@ -14,7 +14,6 @@ import {
   type PeerLabels,
   type PeerSource,
 } from '@shoal/bus';
-import type { HashPool } from '@shoal/hashing';
 import { type Metainfo, parseTorrent } from '@shoal/protocol';
 import type { Logger } from '@shoal/service-kit';
 import {
@@ -41,7 +40,6 @@ export interface SeederOptions {
   uploadRateLimit: number;
   maxConnections: number;
   maxConnectionsPerTorrent: number;
-  pool: HashPool;
   logger: Logger;
   /** A stored piece failed its hash while being served: take the artifact out of service. */
   onCorrupt: (infoHash: string, reason: string) => void;
@@ -61,6 +59,8 @@ export class Seeder implements CopyEngine {
   readonly #options: SeederOptions;
   readonly #node: SwarmNode;
   readonly #seeding = new Map<string, Seeding>();
+  /** Copies from other replicas in progress. */
+  readonly #downloads = new Map<string, TorrentHandle>();
 
   private constructor(options: SeederOptions, node: SwarmNode) {
     this.#options = options;
@@ -74,7 +74,8 @@ export class Seeder implements CopyEngine {
       maxConnections: options.maxConnections,
       maxConnectionsPerTorrent: options.maxConnectionsPerTorrent,
       uploadRateLimit: options.uploadRateLimit,
-      hashPool: options.pool,
+      // An origin only hashes the copies it downloads from other replicas: one thread is plenty.
+      hashThreads: 1,
       logger: options.logger,
     });
     await node.listen();
@@ -130,16 +131,24 @@ export class Seeder implements CopyEngine {
     await seeding.storage.close().catch(() => {});
   }
 
-  /** Downloads `metainfo`'s content into `path` from `sources` and the tracker's peers. */
+  /**
+   * Downloads `metainfo`'s content into `path` from `sources` (more can be added while it runs,
+   * see `addSources`) and the tracker's peers. Fails when no byte arrives for `stallMs`.
+   */
   async download(options: {
     metainfo: Metainfo;
     path: string;
     sources: readonly PeerSource[];
     signal: AbortSignal;
+    stallMs: number;
   }): Promise<void> {
     const { metainfo, signal } = options;
-    if (this.#seeding.has(metainfo.infoHashHex)) {
-      throw new PieceStoreError(PieceStoreErrorCode.InvalidArgument, 'already seeding it');
+    const infoHash = metainfo.infoHashHex;
+    if (this.#seeding.has(infoHash) || this.#downloads.has(infoHash)) {
+      throw new PieceStoreError(
+        PieceStoreErrorCode.InvalidArgument,
+        'already seeding or copying it',
+      );
     }
     signal.throwIfAborted();
     const storage = await BlobStorage.open(options.path, metainfo);
@@ -149,24 +158,55 @@ export class Seeder implements CopyEngine {
       announcer: this.#announcer(),
       role: 'peer',
     });
-    // Ends the two waits below (and their listeners) whichever way the download ends.
+    this.#downloads.set(infoHash, handle);
+    // Ends the waits below (and their listeners) whichever way the download ends.
     const settled = new AbortController();
     const waitSignal = AbortSignal.any([signal, settled.signal]);
+    let lastBytes = -1;
+    let lastProgressAt = Date.now();
     try {
       const complete = once(handle, 'complete', { signal: waitSignal });
       const failed = once(handle, 'error', { signal: waitSignal }).then(([error]) => {
         throw error;
       });
-      complete.catch(() => {});
-      failed.catch(() => {});
-      handle.addPeers(options.sources.map((source) => ({ host: source.ip, port: source.port })));
-      await Promise.race([complete, failed]);
+      const stalled = new Promise<never>((_, reject) => {
+        const timer = setInterval(
+          () => {
+            const { bytesDone } = handle.stats();
+            if (bytesDone !== lastBytes) {
+              lastBytes = bytesDone;
+              lastProgressAt = Date.now();
+            } else if (Date.now() - lastProgressAt >= options.stallMs) {
+              reject(
+                new PieceStoreError(
+                  PieceStoreErrorCode.ReplicationFailed,
+                  `no progress for ${options.stallMs} ms (${bytesDone} of ${metainfo.totalLength} bytes)`,
+                ),
+              );
+            }
+          },
+          Math.min(1000, options.stallMs / 4),
+        );
+        timer.unref();
+        waitSignal.addEventListener('abort', () => clearInterval(timer), { once: true });
+      });
+      for (const wait of [complete, failed, stalled]) wait.catch(() => {});
+      this.addSources(infoHash, options.sources);
+      await Promise.race([complete, failed, stalled]);
       await storage.flush();
     } finally {
       settled.abort();
+      this.#downloads.delete(infoHash);
       await handle.stop().catch(() => {});
       await storage.close().catch(() => {});
     }
+  }
+
+  /** More replicas that hold an artifact being copied: the download connects to them too. */
+  addSources(infoHash: string, sources: readonly PeerSource[]): void {
+    this.#downloads
+      .get(infoHash)
+      ?.addPeers(sources.map((source) => ({ host: source.ip, port: source.port })));
   }
 
   async close(): Promise<void> {

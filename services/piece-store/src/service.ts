@@ -95,6 +95,7 @@ export class PieceStoreNode {
           if (this.#seeder === undefined) throw new Error('the seeder is not running');
           return this.#seeder.download(request);
         },
+        addSources: (infoHash, sources) => this.#seeder?.addSources(infoHash, sources),
       },
       budget: this.#retention,
       pool,
@@ -103,6 +104,7 @@ export class PieceStoreNode {
       },
       copyConcurrency: config.copyConcurrency,
       copyTimeoutMs: config.copyTimeoutMs,
+      copyStallMs: config.copyStallMs,
       ready: () => this.#ready,
       onCopied: (infoHash) => void this.#startSeeding(infoHash),
       onDeletedElsewhere: async (infoHash) => {
@@ -139,6 +141,10 @@ export class PieceStoreNode {
 
   get seeding(): number {
     return this.#seeder?.seedingCount ?? 0;
+  }
+
+  get uploadedBytes(): number {
+    return this.#seeder?.uploadedBytes() ?? 0;
   }
 
   attach(seeder: Seeder, cluster: Cluster): void {
@@ -464,6 +470,11 @@ function createMetrics(registry: Registry, node: PieceStoreNode) {
   );
   sampled('seeding', 'Artifacts seeded over the wire protocol.', () => node.seeding);
   sampled(
+    'uploaded_bytes',
+    'Bytes sent over the wire protocol for the artifacts seeded now.',
+    () => node.uploadedBytes,
+  );
+  sampled(
     'pending_copies',
     'Copies from other replicas queued or running.',
     () => node.replicator.pendingCopies,
@@ -578,7 +589,6 @@ export async function startPieceStore(
       uploadRateLimit: config.uploadRateLimit,
       maxConnections: config.maxConnections,
       maxConnectionsPerTorrent: config.maxConnectionsPerTorrent,
-      pool,
       logger: log,
       onCorrupt: (infoHash, reason) => void node.quarantine(infoHash, reason),
     });

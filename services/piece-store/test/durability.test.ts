@@ -1,21 +1,28 @@
 // Restarts, corruption and the byte budget, on a real piece-store process and real disk.
 import assert from 'node:assert/strict';
-import { open, readdir, readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { connect } from '@nats-io/transport-node';
 import { BusError, lookupMetainfoOverNats } from '@shoal/bus';
 import { startNatsServer } from '@shoal/testkit';
 import {
   type Artifact,
+  chunked,
   diskState,
   downloadOverWire,
+  eventually,
   randomContent,
   type StoreProcess,
   startStore,
   tempDir,
 } from './helpers.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** Flips one byte inside piece `piece` of the stored data file (size unchanged). */
 async function corruptPiece(store: StoreProcess, artifact: Artifact, piece: number): Promise<void> {
@@ -66,14 +73,24 @@ test('restart keeps everything; corrupt data is quarantined and never served', a
     'a piece corrupted on disk while running is caught before it is served',
     async () => {
       await corruptPiece(store, third, 2);
-      await assert.rejects(
-        downloadOverWire(t, third.torrent, [{ host: '127.0.0.1', port: store.wirePort }], 3000),
-        'the leecher must not complete from corrupt data',
+      const stop = new AbortController();
+      const attempt = downloadOverWire(
+        t,
+        third.torrent,
+        [{ host: '127.0.0.1', port: store.wirePort }],
+        { signal: stop.signal },
       );
-      await assert.rejects(
-        store.client.stat(third.infoHash),
-        (e) => grpcCode(e) === status.NOT_FOUND,
+      attempt.catch(() => {});
+      await eventually(
+        () =>
+          store.client.stat(third.infoHash).then(
+            () => false,
+            (e) => grpcCode(e) === status.NOT_FOUND,
+          ),
+        'the corrupt artifact to be quarantined',
       );
+      stop.abort();
+      await assert.rejects(attempt, 'the leecher must not complete from corrupt data');
       const quarantine = await readdir(join(dataDir, 'quarantine'));
       assert.ok(
         quarantine.some((entry) => entry.startsWith(third.infoHash)),
@@ -108,7 +125,9 @@ test('restart keeps everything; corrupt data is quarantined and never served', a
       (e) => e instanceof BusError && e.remoteCode === 'not_found',
     );
     await assert.rejects(
-      downloadOverWire(t, first.torrent, [{ host: '127.0.0.1', port: store.wirePort }], 2000),
+      downloadOverWire(t, first.torrent, [{ host: '127.0.0.1', port: store.wirePort }], {
+        timeoutMs: 1000,
+      }),
     );
   });
 
@@ -140,4 +159,35 @@ test('the byte budget refuses what does not fit, with RESOURCE_EXHAUSTED and not
   const state = await diskState(store.dataDir);
   assert.equal(state.objects.length, 1);
   assert.deepEqual(state.tmp, []);
+});
+
+test('a full disk (ENOSPC) refuses the upload with RESOURCE_EXHAUSTED and leaves nothing', async (t) => {
+  const nats = await startNatsServer({ t, jetstream: false });
+  // A 3 MiB tmpfs as the data directory: a real filesystem that really fills up. One hook
+  // undoes it all in order: the process, the mount, the directory.
+  const dataDir = await mkdtemp(join(tmpdir(), 'shoal-full-disk-'));
+  let store: StoreProcess | undefined;
+  let mounted = false;
+  t.after(async () => {
+    await store?.proc.stop();
+    if (mounted) await execFileAsync('umount', [dataDir]);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dataDir]).catch(
+    (error: unknown) => {
+      throw new Error(`mounting a tmpfs needs root (CAP_SYS_ADMIN): ${String(error)}`);
+    },
+  );
+  mounted = true;
+  store = await startStore(t, { natsUrl: nats.url, dataDir });
+  const fits = await store.client.ingest({ name: 'fits.bin' }, [randomContent(1_000_000)]);
+  await assert.rejects(
+    store.client.ingest({ name: 'too-big.bin' }, chunked(randomContent(4_000_000), 256 * 1024)),
+    (e) => grpcCode(e) === status.RESOURCE_EXHAUSTED && /disk is full/.test(String(e)),
+  );
+  const state = await diskState(dataDir);
+  assert.deepEqual(state.objects, [fits.infoHash]);
+  assert.deepEqual(state.tmp, []);
+  // The space is back: the next upload that fits is stored.
+  await store.client.ingest({ name: 'fits-too.bin' }, [randomContent(1_000_000)]);
 });

@@ -69,6 +69,7 @@ export async function startStore(
         SHOAL_PIECE_STORE_HEARTBEAT_MS: '300',
         SHOAL_PIECE_STORE_REPLICA_TTL_MS: '1500',
         SHOAL_PIECE_STORE_RECONCILE_MS: '2000',
+        SHOAL_PIECE_STORE_COPY_STALL_MS: '5000',
         ...options.env,
       },
       ready: /"msg":"piece-store ready"/,
@@ -131,17 +132,20 @@ export async function downloadOverWire(
   t: TestContext,
   torrent: Uint8Array,
   peers: PeerAddress[],
-  timeoutMs = 20_000,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<Uint8Array> {
   const metainfo = parseTorrent(torrent);
   const dir = await tempDir(t, 'shoal-leech-');
   const path = join(dir, 'data');
-  const node = new SwarmNode({ listenHost: '127.0.0.1', logger: silentLogger });
+  const node = new SwarmNode({ listenHost: '127.0.0.1', logger: silentLogger, hashThreads: 1 });
   await node.listen();
   const storage = await BlobStorage.open(path, metainfo);
   try {
     const handle = node.addTorrent({ metainfo, storage });
-    const complete = once(handle, 'complete', { signal: AbortSignal.timeout(timeoutMs) });
+    const deadline = AbortSignal.timeout(options.timeoutMs ?? 20_000);
+    const signal =
+      options.signal === undefined ? deadline : AbortSignal.any([deadline, options.signal]);
+    const complete = once(handle, 'complete', { signal });
     handle.addPeers(peers);
     await complete;
     await handle.stop();

@@ -66,6 +66,9 @@ test('one replica: ingest, download, duplicates, refusals, lookup, list/stat/del
       ]);
       assert.equal(downloaded.length, content.length);
       assert.ok(Buffer.from(downloaded).equals(content), 'downloaded bytes differ from the upload');
+      const metrics = await (await fetch(`http://127.0.0.1:${store.httpPort}/metrics`)).text();
+      const uploaded = Number(/shoal_piece_store_uploaded_bytes\{[^}]*\} (\d+)/.exec(metrics)?.[1]);
+      assert.ok(uploaded >= content.length, `the origin reports ${uploaded} bytes uploaded`);
     },
   );
 
@@ -224,6 +227,7 @@ test('one replica: ingest, download, duplicates, refusals, lookup, list/stat/del
     assert.equal(((await ready.json()) as { ready: boolean }).ready, true);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /shoal_piece_store_artifacts\{replica="[^"]+"\} 1/);
+    assert.doesNotMatch(store.proc.logs(), /cannot tune HTTP\/2 sessions/);
     assert.match(metrics, /shoal_piece_store_ingests_total\{[^}]*outcome="stored"[^}]*\} [1-9]/);
     assert.match(
       metrics,

@@ -120,7 +120,7 @@ test('three replicas, R=2: kill one and every artifact returns to two live copie
     assert.equal(await survivors[0]!.client.delete(target.infoHash), true);
     assert.equal((await holders(survivors)).get(target.infoHash), undefined);
     // A reconcile pass later, it has not come back.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await new Promise((resolve) => setTimeout(resolve, 2200));
     assert.equal((await holders(survivors)).get(target.infoHash), undefined);
   });
 

@@ -65,7 +65,8 @@ test('a full replica evicts least recently used surplus copies, never below R', 
     const artifact = await a.client.ingest({ name }, [content]);
     assert.equal(artifact.infoHash, infoHashOf(name, content), 'the test predicts the infohash');
   };
-  const onB = (name: string) => eventually(async () => (await listed(b)).includes(name), `${name} on ps-b`);
+  const onB = (name: string) =>
+    eventually(async () => (await listed(b)).includes(name), `${name} on ps-b`);
 
   // Three artifacts owned by ps-b, ingested on ps-a: ps-a keeps surplus copies.
   await ingestOnA('b1', contentOwnedBy('ps-b', ids, 'b1'));
