@@ -134,8 +134,9 @@ function draw<P>(
 }
 
 /**
- * `locality`: same rack first, then same zone, then anywhere. A seeder gets only leechers (it
- * needs nothing from other seeders). A leecher gets, within each tier, seeders and leechers
+ * `locality`: same rack first, then same zone, then anywhere. A seeder gets leechers first (it
+ * needs nothing from other seeders), then seeders if room is left: a client that announces
+ * `left=0` while it still fetches metadata from a magnet (aria2 does) must find somebody. A leecher gets, within each tier, seeders and leechers
  * alternately, seeder first: it always sees whole copies and partial peers both, so load
  * spreads over the swarm instead of piling on the origin. Peers are chosen at random within a
  * tier so that different requesters get different peers. The work grows with `numWant`, not
@@ -168,6 +169,15 @@ export const localityHandout: HandoutPolicy = <P extends PeerCandidate>(
       if (s < seeders.length) out.push(seeders[s++]!);
       if (out.length < numWant && l < leechers.length) out.push(leechers[l++]!);
     }
+  }
+  if (requester.left === 0 && out.length < numWant) {
+    const fill = draw(
+      [swarm.list(true, { kind: 'all' })],
+      (peer) => !isSelf(requester, peer),
+      numWant - out.length,
+      random,
+    );
+    out.push(...fill);
   }
   return out;
 };

@@ -85,11 +85,17 @@ describe('locality handout', () => {
     assert.equal(chosen.filter((c) => c.left > 0).length, 10);
   });
 
-  test('a seeder gets only leechers', () => {
+  test('a seeder gets leechers first, then seeders only if room is left', () => {
     const seeder = { ...requester, left: 0 };
     const candidates = [peer(1, 0), peer(2, 5), peer(3, 0), peer(4, 7)];
-    const chosen = localityHandout(seeder, viewOf(candidates), 50, seededRandom(3));
-    assert.deepEqual(chosen.map((c) => c.peerId).sort(), [hex(2), hex(4)]);
+    const two = localityHandout(seeder, viewOf(candidates), 2, seededRandom(3));
+    assert.deepEqual(two.map((c) => c.peerId).sort(), [hex(2), hex(4)]);
+    const all = localityHandout(seeder, viewOf(candidates), 50, seededRandom(3));
+    assert.deepEqual(
+      all.slice(0, 2).map((c) => c.left > 0),
+      [true, true],
+    );
+    assert.deepEqual(all.map((c) => c.peerId).sort(), [hex(1), hex(2), hex(3), hex(4)]);
   });
 
   test('a peer at the requester’s own address and port is the requester', () => {
