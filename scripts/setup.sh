@@ -19,3 +19,4 @@ fi
 
 cd "$ROOT"
 pnpm install --frozen-lockfile --reporter=silent
+bash "$ROOT/scripts/install-helm.sh" >/dev/null  # helm for the chart tests in deploy/
