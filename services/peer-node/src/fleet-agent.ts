@@ -65,6 +65,17 @@ export class FleetAgent {
         },
       }),
     );
+    // Distributions this node was working on before a restart: keep reporting on them.
+    for (const job of this.#service.jobs()) {
+      const { commandId } = job.record;
+      if (commandId !== undefined && !job.done) {
+        this.#remember(commandId);
+        this.#follow(
+          { commandId, infoHash: job.infoHash, selector: '', at: job.record.addedAt },
+          job,
+        );
+      }
+    }
     this.#publishPresence();
     this.#presenceTimer = setInterval(
       () => this.#publishPresence(),

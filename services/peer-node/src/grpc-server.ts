@@ -36,7 +36,7 @@ const STATUS_OF: Record<PeerNodeErrorCode, grpc.status> = {
 };
 
 /** A PeerNodeError (or anything thrown) as the status a gRPC call ends with. */
-export function toStatus(error: unknown): Partial<grpc.StatusObject> {
+function toStatus(error: unknown): Partial<grpc.StatusObject> {
   const failure = asPeerNodeError(error);
   return { code: STATUS_OF[failure.code], details: failure.message.replace(/[\r\n]+/g, ' ') };
 }

@@ -157,7 +157,7 @@ export async function resolveMetainfo(
 }
 
 /** A .torrent holding just `info` (`d4:info<info>e`), byte-exact so its infohash is unchanged. */
-export function wrapInfo(infoBytes: Uint8Array): Uint8Array {
+function wrapInfo(infoBytes: Uint8Array): Uint8Array {
   const head = new TextEncoder().encode('d4:info');
   const out = new Uint8Array(head.length + infoBytes.length + 1);
   out.set(head);

@@ -12,16 +12,9 @@ import {
   lookupMetainfoOverNats,
   type PeerLabels,
 } from '@shoal/bus';
-import { createHashPool, type HashPool } from '@shoal/hashing';
 import type { Metainfo } from '@shoal/protocol';
 import { type HttpService, type Logger, Readiness, startHttpServer } from '@shoal/service-kit';
-import {
-  BlobStorage,
-  fetchMetadata,
-  type PeerAddress,
-  poolHashFunction,
-  SwarmNode,
-} from '@shoal/swarm';
+import { BlobStorage, fetchMetadata, type PeerAddress, SwarmNode } from '@shoal/swarm';
 import { NatsAnnouncer } from './announcer.ts';
 import type { PeerNodeConfig } from './config.ts';
 import { PeerNodeError, PeerNodeErrorCode } from './errors.ts';
@@ -71,7 +64,6 @@ export class PeerNodeService {
   readonly startedAt = Date.now();
   readonly #store: JobStore;
   readonly #jobs = new Map<string, TorrentJob>();
-  readonly #hashPool: HashPool;
   readonly #swarm: SwarmNode;
   #nc: NatsConnection | undefined;
   #fleet: FleetAgent | undefined;
@@ -86,8 +78,6 @@ export class PeerNodeService {
     this.logger = logger;
     this.metrics = createPeerNodeMetrics(config.nodeId);
     this.#store = new JobStore(config.dataDir);
-    // One SHA-1 worker verifies over 1 GB/s; each more is another JavaScript heap (~25 MB).
-    this.#hashPool = createHashPool({ workers: 1 });
     this.#swarm = new SwarmNode({
       listenHost: config.wire.host,
       listenPort: config.wire.port,
@@ -95,7 +85,8 @@ export class PeerNodeService {
       maxConnectionsPerTorrent: config.maxConnectionsPerTorrent,
       uploadRateLimit: config.uploadRateLimit,
       downloadRateLimit: config.downloadRateLimit,
-      hashPool: this.#hashPool,
+      // One SHA-1 worker verifies over 1 GB/s; each more is another JavaScript heap (~25 MB).
+      hashThreads: 1,
       logger,
     });
     for (const name of ['wire', 'grpc', 'http', 'torrents', 'nats']) {
@@ -146,6 +137,10 @@ export class PeerNodeService {
 
   job(infoHash: string): TorrentJob | undefined {
     return this.#jobs.get(infoHash);
+  }
+
+  jobs(): IterableIterator<TorrentJob> {
+    return this.#jobs.values();
   }
 
   /**
@@ -292,11 +287,12 @@ export class PeerNodeService {
     this.#closing = true;
     clearInterval(this.#tickTimer);
     this.#natsAbort.abort();
-    await this.#grpc?.close();
+    // Torrents first, so nothing more is downloaded meanwhile; then the API, whose Fetch
+    // streams have just ended with UNAVAILABLE.
     await this.#fleet?.stop();
     await Promise.allSettled([...this.#jobs.values()].map((job) => job.close()));
+    await this.#grpc?.close();
     await this.#swarm.close();
-    await this.#hashPool.close();
     if (this.#nc !== undefined) await this.#nc.drain().catch(() => this.#nc?.close());
     await this.#http?.close();
   }
@@ -369,7 +365,6 @@ export class PeerNodeService {
       swarm: this.#swarm,
       store: this.#store,
       logger: this.logger,
-      hash: poolHashFunction(this.#hashPool),
       policy: this.config.seedingPolicy,
       lookups: this.#lookups(),
       metadataTimeoutMs: this.config.metadataTimeoutMs,

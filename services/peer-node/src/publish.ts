@@ -30,7 +30,7 @@ interface CheckedFile {
 }
 
 /** Checks a Publish request: an absolute path to a non-empty regular file and a safe name. */
-export async function checkPublishRequest(path: string, name: string): Promise<CheckedFile> {
+async function checkPublishRequest(path: string, name: string): Promise<CheckedFile> {
   if (!isAbsolute(path)) {
     throw new PeerNodeError(PeerNodeErrorCode.InvalidArgument, `path must be absolute: ${path}`);
   }

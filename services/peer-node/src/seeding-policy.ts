@@ -30,7 +30,7 @@ export interface SeedingPolicy {
   decide(facts: SeedingFacts): SeedingDecision;
 }
 
-export const SEEDING_POLICY_NAMES = ['while-needed', 'time:<seconds>', 'ratio:<x>', 'forever'];
+const SEEDING_POLICY_NAMES = ['while-needed', 'time:<seconds>', 'ratio:<x>', 'forever'];
 
 /**
  * The policy named by `text`:

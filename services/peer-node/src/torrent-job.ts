@@ -12,13 +12,12 @@ import {
   Bitfield,
   BlobStorage,
   FileLayoutStorage,
-  type PieceHashFunction,
   type PieceStorage,
   type SwarmNode,
   type TorrentHandle,
   type TorrentStats,
-  verifyStoredPieces,
 } from '@shoal/swarm';
+import type { SwarmView } from './announcer.ts';
 import { syncDirectory } from './atomic-file.ts';
 import { asPeerNodeError, PeerNodeError, PeerNodeErrorCode } from './errors.ts';
 import type { JobRecord, JobStore } from './job-record.ts';
@@ -31,6 +30,7 @@ import {
 import { loadResume, type ResumeExpectation, saveResume } from './resume.ts';
 import type { SeedingPolicy } from './seeding-policy.ts';
 import { sha256OfFiles } from './sha256.ts';
+import { verifyFiles } from './verify-files.ts';
 
 export type JobState =
   | 'metadata'
@@ -64,20 +64,11 @@ export interface JobProgress {
   readonly error: PeerNodeError | undefined;
 }
 
-/** What the leechers count looked like, from the tracker's announce answers. */
-export interface SwarmView {
-  seeders: number;
-  leechers: number;
-  at: number;
-}
-
 /** What a job needs from its node. */
 export interface JobContext {
   readonly swarm: SwarmNode;
   readonly store: JobStore;
   readonly logger: Logger;
-  /** SHA-1 for re-verifying stored pieces (on the hash workers). */
-  readonly hash: PieceHashFunction;
   readonly policy: SeedingPolicy;
   readonly lookups: MetainfoLookups;
   readonly metadataTimeoutMs: number;
@@ -90,7 +81,7 @@ export interface JobContext {
 }
 
 /** Prefix of the folder a download is assembled in, beside its destination. */
-export const PARTIAL_PREFIX = '.shoal-partial-';
+const PARTIAL_PREFIX = '.shoal-partial-';
 
 export class TorrentJob extends EventEmitter {
   readonly infoHash: string;
@@ -222,8 +213,14 @@ export class TorrentJob extends EventEmitter {
       const { bytesDone } = this.#handle.stats();
       if (bytesDone > this.#lastBytesDone) this.#lastProgressAt = now;
       this.#lastBytesDone = bytesDone;
-      if (this.#resumeDirty && now - this.#lastResumeAt >= this.#context.resumeIntervalMs) {
-        void this.#saveResume();
+      if (
+        this.#resumeDirty &&
+        !this.#resumeSaving &&
+        now - this.#lastResumeAt >= this.#context.resumeIntervalMs
+      ) {
+        // In the step queue, so a save never interleaves with the move into place.
+        this.#resumeSaving = true;
+        this.#enqueue('resume', () => this.#saveResume());
       }
       if (now - this.#lastProgressAt > this.#context.stallTimeoutMs) {
         const seconds = Math.round(this.#context.stallTimeoutMs / 1000);
@@ -252,7 +249,7 @@ export class TorrentJob extends EventEmitter {
     this.#closed = true;
     this.#abort.abort();
     const removed = new PeerNodeError(PeerNodeErrorCode.Cancelled, 'the torrent was removed');
-    await this.#enqueueAwait('remove', async () => {
+    await this.#enqueueAwait(async () => {
       await this.#retireHandle();
       await this.#closeStorage();
       await this.#context.store.remove(this.infoHash);
@@ -269,18 +266,29 @@ export class TorrentJob extends EventEmitter {
     this.emit('done', { ...this.progress(), state: 'failed', error: removed });
   }
 
-  /** Shutdown: stops the torrent and saves what a restart needs (resume record, counters). */
+  /**
+   * Shutdown: stops the torrent and saves what a restart needs (resume record, counters).
+   * Followers of an unfinished fetch get a last 'done' saying so; the fetch itself resumes
+   * when the node starts again.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
-    await this.#enqueueAwait('close', async () => {
+    await this.#enqueueAwait(async () => {
       const downloading = this.#state === 'downloading';
-      await this.#retireHandle();
-      if (downloading) await this.#saveResumeNow();
+      const have = await this.#retireHandle();
+      if (downloading) await this.#saveResumeNow(have);
       await this.#closeStorage();
       await this.#context.store.save(this.#record);
     });
+    if (!this.done) {
+      const error = new PeerNodeError(
+        PeerNodeErrorCode.Unavailable,
+        'the node is shutting down; the fetch resumes when it starts again',
+      );
+      this.emit('done', { ...this.progress(), error });
+    }
   }
 
   // ---------------------------------------------------------------- lifecycle steps
@@ -345,7 +353,7 @@ export class TorrentJob extends EventEmitter {
     const storage = await FileLayoutStorage.open(this.#record.destination, metainfo);
     this.#attachStorage(storage, storage.directory);
     this.#setState('checking');
-    const have = await verifyStoredPieces(storage, metainfo, this.#context.hash);
+    const have = await verifyFiles(this.#dataFiles, metainfo);
     if (!have.complete || !(await this.#sha256Matches())) {
       await this.#closeStorage();
       throw alreadyExists(finalPath);
@@ -379,7 +387,7 @@ export class TorrentJob extends EventEmitter {
           'resume record not usable; verifying the partial data',
         );
         this.#setState('checking');
-        have = await verifyStoredPieces(storage, metainfo, this.#context.hash);
+        have = await verifyFiles(this.#dataFiles, metainfo);
       }
       this.#context.logger.info(
         { infoHash: this.infoHash, piecesHave: have.count, pieces: metainfo.pieceCount },
@@ -389,6 +397,8 @@ export class TorrentJob extends EventEmitter {
     if (this.#closed) return;
     this.#lastBytesDone = bytesOf(metainfo, have);
     this.#lastProgressAt = this.#context.now();
+    // The record on disk (if any) is as new as this start: the next one is due an interval on.
+    this.#lastResumeAt = this.#lastProgressAt;
     this.#addToSwarm(have);
     this.#setState('downloading');
     if (have.complete) this.#enqueue('finish', () => this.#finish());
@@ -509,7 +519,7 @@ export class TorrentJob extends EventEmitter {
       have = resume.have;
     } else {
       this.#setState('checking');
-      have = await verifyStoredPieces(storage, metainfo, this.#context.hash);
+      have = await verifyFiles(this.#dataFiles, metainfo);
       if (!have.complete) {
         await this.#closeStorage();
         throw changedOnDisk(this.finalPath);
@@ -613,8 +623,8 @@ export class TorrentJob extends EventEmitter {
       'fetch failed',
     );
     const downloading = this.#state === 'downloading' || this.#state === 'verifying';
-    await this.#retireHandle();
-    if (downloading) await this.#saveResumeNow().catch(() => {});
+    const have = await this.#retireHandle();
+    if (downloading) await this.#saveResumeNow(have).catch(() => {});
     await this.#closeStorage();
     this.#error = error;
     this.#record = { ...this.#record, phase: 'failed', error: error.message.slice(0, 2000) };
@@ -623,11 +633,15 @@ export class TorrentJob extends EventEmitter {
     this.emit('done', this.progress());
   }
 
-  /** Stops the engine's torrent, folding its counters into the record. */
-  async #retireHandle(): Promise<void> {
+  /**
+   * Stops the engine's torrent, folding its counters into the record; returns the pieces it
+   * had verified (all written: the engine marks a piece only after its write completed).
+   */
+  async #retireHandle(): Promise<Bitfield | undefined> {
     const handle = this.#handle;
-    if (handle === undefined) return;
+    if (handle === undefined) return undefined;
     this.#handle = undefined;
+    await handle.stop();
     const stats = handle.stats();
     this.#lastBytesDone = stats.bytesDone;
     this.#record = {
@@ -635,7 +649,7 @@ export class TorrentJob extends EventEmitter {
       uploaded: this.#record.uploaded + stats.uploaded,
       downloaded: this.#record.downloaded + stats.downloaded,
     };
-    await handle.stop();
+    return handle.have();
   }
 
   async #closeStorage(): Promise<void> {
@@ -658,12 +672,10 @@ export class TorrentJob extends EventEmitter {
     };
   }
 
-  /** Periodic save while downloading; skipped when one is already running. */
+  /** Periodic save while downloading: only while still downloading, failures only logged. */
   async #saveResume(): Promise<void> {
-    if (this.#resumeSaving) return;
-    this.#resumeSaving = true;
     try {
-      await this.#saveResumeNow();
+      if (this.#state === 'downloading') await this.#saveResumeNow();
     } catch (error) {
       this.#context.logger.warn(
         { infoHash: this.infoHash, err: error },
@@ -674,20 +686,22 @@ export class TorrentJob extends EventEmitter {
     }
   }
 
-  async #saveResumeNow(): Promise<void> {
+  /** Saves the resume record of `have` (default: what the running torrent has verified). */
+  async #saveResumeNow(have?: Bitfield): Promise<void> {
     const storage = this.#storage;
     const metainfo = this.#metainfo;
     if (storage === undefined || metainfo === undefined) return;
     // Pieces in `have` were written before it was taken; the flush makes them durable, and
     // the files are stat'ed after it (see saveResume).
-    const have =
+    const verified =
+      have ??
       this.#handle?.have() ??
       (this.#record.phase === 'complete' ? Bitfield.full(metainfo.pieceCount) : undefined);
-    if (have === undefined) return;
+    if (verified === undefined) return;
     this.#resumeDirty = false;
     this.#lastResumeAt = this.#context.now();
     await storage.flush();
-    await saveResume(this.#resumePath(), this.#expectation(), have, this.#lastResumeAt);
+    await saveResume(this.#resumePath(), this.#expectation(), verified, this.#lastResumeAt);
   }
 
   #sourceCounts() {
@@ -706,7 +720,7 @@ export class TorrentJob extends EventEmitter {
 
   /** Runs `step` after the steps before it; its failure fails the job, never the process. */
   #enqueue(name: string, step: () => Promise<void>): void {
-    void this.#enqueueAwait(name, step).catch((error: unknown) => {
+    void this.#enqueueAwait(step).catch((error: unknown) => {
       this.#context.logger.error(
         { infoHash: this.infoHash, step: name, err: error },
         'job step failed',
@@ -714,7 +728,7 @@ export class TorrentJob extends EventEmitter {
     });
   }
 
-  #enqueueAwait(_name: string, step: () => Promise<void>): Promise<void> {
+  #enqueueAwait(step: () => Promise<void>): Promise<void> {
     const next = this.#steps.then(step);
     this.#steps = next.catch(() => {});
     return next;

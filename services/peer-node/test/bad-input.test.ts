@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { connect } from '@nats-io/transport-node';
 import { createFleetSubjects } from '@shoal/bus';
-import { startNatsServer, startProcess, waitFor } from '@shoal/testkit';
+import { onCleanup, startNatsServer, startProcess, waitFor } from '@shoal/testkit';
 import {
   fetchAll,
   metric,
@@ -89,6 +89,19 @@ test('bad requests, wire garbage, NATS garbage and a tracker that is down', {
     grpc.status.INVALID_ARGUMENT,
     /torrent/,
   );
+  // Names that would leave the destination are refused before anything touches the disk.
+  const pieces = `6:pieces20:${'x'.repeat(20)}`;
+  for (const info of [
+    `d6:lengthi1e4:name2:..12:piece lengthi16384e${pieces}e`,
+    `d5:filesld6:lengthi1e4:pathl2:..4:evileee4:name3:dir12:piece lengthi16384e${pieces}e`,
+    `d6:lengthi1e4:name5:/etc/12:piece lengthi16384e${pieces}e`,
+  ]) {
+    await expectStatus(
+      fetchAll(client, { torrent: new TextEncoder().encode(`d4:info${info}e`), destination }, 5000),
+      grpc.status.INVALID_ARGUMENT,
+      /unsafe|refused|separator|absolute/,
+    );
+  }
   await expectStatus(
     fetchAll(client, { infoHash: 'ab'.repeat(20), destination: 'relative/dir' }, 5000),
     grpc.status.INVALID_ARGUMENT,
@@ -139,7 +152,7 @@ test('bad requests, wire garbage, NATS garbage and a tracker that is down', {
 
   // Garbage on the fleet subject.
   const nc = await connect({ servers: nats.url });
-  t.after(() => nc.close());
+  onCleanup(t, () => nc.close());
   const subjects = createFleetSubjects();
   nc.publish(subjects.distribute, new TextEncoder().encode('not json'));
   nc.publish(

@@ -1,6 +1,7 @@
 // Hostile and dead peers in the swarm: one sends garbage for every block, one accepts
 // connections and never says a word. The peer-nodes ban the first, time out on the second,
 // and still all complete byte-exact from the honest sources.
+
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { announceOverNats } from '@shoal/bus';
 import { parseTorrent } from '@shoal/protocol';
+import { onCleanup } from '@shoal/testkit';
 import {
   fetchAll,
   metric,
@@ -58,12 +60,12 @@ test('a peer sending corrupt blocks is banned and a silent one skipped; every no
   const metainfo = parseTorrent(new Uint8Array(artifact.torrent));
 
   const nc = await connect({ servers: cluster.natsUrl });
-  t.after(() => nc.close());
+  onCleanup(t, () => nc.close());
   // Their own loopback addresses: the engine bans by IP, and the honest swarm is on 127.0.0.1.
   const bad = await startMaliciousPeer({ host: '127.0.0.2', metainfo, nc });
-  t.after(() => bad.close());
+  onCleanup(t, () => bad.close());
   const silent = await startSilentPeer('127.0.0.3');
-  t.after(() => silent.close());
+  onCleanup(t, () => silent.close());
   // Listed as a seeder for as long as the test runs (tracker entries expire without announces).
   const announceSilent = () =>
     announceOverNats(nc, {
@@ -77,12 +79,11 @@ test('a peer sending corrupt blocks is banned and a silent one skipped; every no
     }).catch(() => undefined);
   await announceSilent();
   const reannounce = setInterval(() => void announceSilent(), 2000);
-  t.after(() => clearInterval(reannounce));
+  onCleanup(t, () => clearInterval(reannounce));
 
   const nodes = await Promise.all(
     [0, 1, 2].map((i) => startPeerNode(t, { name: `honest-${i}`, cluster })),
   );
-  t.after(() => { if (process.env.DUMP) for (const n of nodes) process.stderr.write(n.proc.logs()); });
   const results = await Promise.all(
     nodes.map((node, i) =>
       fetchAll(

@@ -6,7 +6,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { createPieceStoreClient, type PieceStoreClient } from '@shoal/piece-store-client';
@@ -17,14 +16,20 @@ import {
   peerNodeProto,
   type StatusResponse__Output,
 } from '@shoal/proto';
-import { type ManagedProcess, startNatsServer, startProcess } from '@shoal/testkit';
+import {
+  type AfterHook,
+  type ManagedProcess,
+  onCleanup,
+  startNatsServer,
+  startProcess,
+} from '@shoal/testkit';
 
 export const serviceDir = fileURLToPath(new URL('..', import.meta.url));
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
-export async function tempDir(t: TestContext, prefix = 'shoal-pn-'): Promise<string> {
+export async function tempDir(t: AfterHook, prefix = 'shoal-pn-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  onCleanup(t, () => rm(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -57,7 +62,7 @@ function node(
   script: string,
   name: string,
   env: Record<string, string>,
-  t: TestContext,
+  t: AfterHook,
   ready: RegExp,
 ) {
   return startProcess(process.execPath, ['--conditions=source', join(repoRoot, script)], {
@@ -83,7 +88,7 @@ export interface Cluster {
 
 /** A real nats-server (JetStream) and a real tracker process. */
 export async function startCluster(
-  t: TestContext,
+  t: AfterHook,
   trackerEnv: Record<string, string> = {},
 ): Promise<Cluster> {
   const nats = await startNatsServer({ t });
@@ -116,7 +121,7 @@ export interface PieceStoreProcess {
 }
 
 export async function startPieceStore(
-  t: TestContext,
+  t: AfterHook,
   cluster: { natsUrl: string; announceUrl?: string },
   env: Record<string, string> = {},
 ): Promise<PieceStoreProcess> {
@@ -150,7 +155,7 @@ export async function startPieceStore(
   );
   const grpcAddress = `127.0.0.1:${ready.grpcPort}`;
   const client = createPieceStoreClient(grpcAddress, { deadlineMs: 20_000 });
-  t.after(() => client.close());
+  onCleanup(t, () => client.close());
   return { proc, grpcAddress, wirePort: ready.wirePort, client };
 }
 
@@ -173,7 +178,7 @@ export interface StartPeerNodeOptions {
 
 /** Starts `src/main.ts` and waits for its "peer-node ready" line; the client uses its socket. */
 export async function startPeerNode(
-  t: TestContext,
+  t: AfterHook,
   options: StartPeerNodeOptions,
 ): Promise<PeerNodeProcess> {
   const dataDir = options.dataDir ?? (await tempDir(t, `shoal-${options.name}-`));
@@ -203,7 +208,7 @@ export async function startPeerNode(
     /"msg":"peer-node ready"/,
   );
   const client = peerNodeClient(socket);
-  t.after(() => client.close());
+  onCleanup(t, () => client.close());
   return {
     proc,
     name: options.name,

@@ -1,6 +1,7 @@
 // Standard BitTorrent clients and a peer-node in one swarm, meeting only through the shoal
 // tracker (aria2 and libtorrent announce over HTTP, the peer-node over NATS):
-// an aria2c seed feeds a peer-node, then, with that seed gone, an aria2c leecher and a
+// an aria2c seed feeds a peer-node (and a second one that has only a magnet link, so it takes
+// the metadata over BEP 9), then, with that seed gone, an aria2c leecher and a
 // python3-libtorrent leecher download from the peer-node.
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { connect } from '@nats-io/transport-node';
 import { scrapeOverNats } from '@shoal/bus';
 import { hashFilePieces } from '@shoal/hashing';
 import { createTorrent } from '@shoal/protocol';
-import { freePort, requireExecutable, startProcess, waitFor } from '@shoal/testkit';
+import { freePort, onCleanup, requireExecutable, startProcess, waitFor } from '@shoal/testkit';
 import {
   fetchAll,
   randomFile,
@@ -81,7 +82,7 @@ test('aria2c seeds a peer-node; aria2c and libtorrent download from a peer-node'
   await mkdir(seedDir);
   const file = await randomFile(join(seedDir, 'gamma.bin'), 6 * MiB + 321);
   const pieceLength = 256 * 1024;
-  const hashes = await hashFilePieces(file.path, { pieceLength, sha256: true });
+  const hashes = await hashFilePieces(file.path, { pieceLength, sha256: true, workers: 1 });
   const made = createTorrent({
     name: 'gamma.bin',
     length: file.size,
@@ -94,7 +95,7 @@ test('aria2c seeds a peer-node; aria2c and libtorrent download from a peer-node'
   await writeFile(torrentPath, made.torrent);
 
   const nc = await connect({ servers: cluster.natsUrl });
-  t.after(() => nc.close());
+  onCleanup(t, () => nc.close());
   const swarm = async () =>
     (await scrapeOverNats(nc, { infoHashes: [made.infoHashHex] })).swarms[0]!;
 
@@ -125,6 +126,22 @@ test('aria2c seeds a peer-node; aria2c and libtorrent download from a peer-node'
   assert.equal(last.state, 'complete', seed.logs());
   assert.equal(last.bytesFromPeers, file.size, 'every byte came from the aria2c seed');
   assert.equal(await sha256OfFile(join(work, 'node', 'gamma.bin')), file.sha256);
+
+  // 2b. A second peer-node knows only the magnet link. There is no piece-store here, so it gets
+  // the info dict over BEP 9 from the swarm (aria2c and the first peer-node), checks its SHA-1,
+  // then downloads.
+  const second = await startPeerNode(t, { name: 'interop-2', cluster });
+  const magnet = `magnet:?xt=urn:btih:${made.infoHashHex}&dn=gamma.bin`;
+  const viaMagnet = await fetchAll(
+    second.client,
+    { magnet, destination: join(work, 'node-2') },
+    40_000,
+  );
+  assert.equal(viaMagnet.at(-1)!.state, 'complete');
+  assert.ok(viaMagnet.some((event) => event.state === 'metadata'));
+  assert.equal(await sha256OfFile(join(work, 'node-2', 'gamma.bin')), file.sha256);
+  assert.match(second.proc.logs(), /"from":"swarm".*"msg":"metadata resolved"/);
+  await second.proc.stop();
   await seed.stop();
 
   // 3. With the aria2c seed gone, aria2c and libtorrent download from the peer-node.

@@ -20,7 +20,7 @@ import type {
   ListTorrentsResponse__Output,
   PublishResponse__Output,
 } from '@shoal/proto';
-import { waitFor } from '@shoal/testkit';
+import { onCleanup, waitFor } from '@shoal/testkit';
 import {
   fetchAll,
   metric,
@@ -117,7 +117,7 @@ test('1 piece-store + 5 peer-nodes: Fetch over gRPC and distribute over NATS, al
   const b = await randomFile(join(work, 'beta.bin'), 6 * MiB);
   const beta = await store.client.ingestFile(b.path, { name: 'beta.bin' });
   const nc = await connect({ servers: cluster.natsUrl });
-  t.after(() => nc.close());
+  onCleanup(t, () => nc.close());
   const subjects = createFleetSubjects();
   const selector = 'rack=r2,zone=z1';
 
@@ -144,7 +144,7 @@ test('1 piece-store + 5 peer-nodes: Fetch over gRPC and distribute over NATS, al
       reports.push(decodeFleetProgress(msg.data));
     },
   });
-  t.after(() => sub.unsubscribe());
+  onCleanup(t, () => sub.unsubscribe());
   nc.publish(
     subjects.distribute,
     encodeDistributeCommand({ commandId, infoHash: beta.infoHash, selector, at: Date.now() }),
