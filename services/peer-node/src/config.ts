@@ -4,6 +4,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_SUBJECT_PREFIX, LabelKey, MAX_NODE_LABELS, NodeLabels } from '@shoal/bus';
 import {
+  envBool,
   envEnum,
   envInt,
   envNatsUrls,
@@ -97,6 +98,10 @@ const schema = z.object({
   SHOAL_PROGRESS_INTERVAL_MS: envInt({ min: 100, max: 60_000, default: 1000 }),
   SHOAL_SHUTDOWN_TIMEOUT_MS: envInt({ min: 100, max: 600_000, default: 15_000 }),
   SHOAL_LOG_LEVEL: envEnum(LOG_LEVELS, { default: 'info' }),
+  /** Unlocks the SHOAL_TEST_* flags below; they exist only for fault tests. */
+  SHOAL_ALLOW_TEST_FLAGS: envBool({ default: false }),
+  /** Test only: every block this node uploads has a byte flipped (a misbehaving peer). */
+  SHOAL_TEST_CORRUPT_UPLOADS: envBool({ default: false }),
 });
 
 export interface PeerNodeConfig {
@@ -125,6 +130,8 @@ export interface PeerNodeConfig {
   metadataTimeoutMs: number;
   stallTimeoutMs: number;
   resumeIntervalMs: number;
+  /** Test only (SHOAL_TEST_CORRUPT_UPLOADS): serve corrupted blocks. */
+  corruptUploads: boolean;
   presenceIntervalMs: number;
   progressIntervalMs: number;
   shutdownTimeoutMs: number;
@@ -214,6 +221,9 @@ export function loadPeerNodeConfig(
       `SHOAL_MAX_CONNECTIONS_PER_TORRENT (${raw.SHOAL_MAX_CONNECTIONS_PER_TORRENT}) exceeds SHOAL_MAX_CONNECTIONS (${raw.SHOAL_MAX_CONNECTIONS})`,
     );
   }
+  if (raw.SHOAL_TEST_CORRUPT_UPLOADS && !raw.SHOAL_ALLOW_TEST_FLAGS) {
+    problems.push('SHOAL_TEST_CORRUPT_UPLOADS is a test flag: it needs SHOAL_ALLOW_TEST_FLAGS=1');
+  }
   if (problems.length > 0) throw invalid(problems);
 
   return {
@@ -238,6 +248,7 @@ export function loadPeerNodeConfig(
     metadataTimeoutMs: raw.SHOAL_METADATA_TIMEOUT_S * 1000,
     stallTimeoutMs: raw.SHOAL_STALL_TIMEOUT_S * 1000,
     resumeIntervalMs: raw.SHOAL_RESUME_INTERVAL_S * 1000,
+    corruptUploads: raw.SHOAL_TEST_CORRUPT_UPLOADS,
     presenceIntervalMs: raw.SHOAL_PRESENCE_INTERVAL_S * 1000,
     progressIntervalMs: raw.SHOAL_PROGRESS_INTERVAL_MS,
     shutdownTimeoutMs: raw.SHOAL_SHUTDOWN_TIMEOUT_MS,

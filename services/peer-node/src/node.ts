@@ -370,6 +370,7 @@ export class PeerNodeService {
       metadataTimeoutMs: this.config.metadataTimeoutMs,
       stallTimeoutMs: this.config.stallTimeoutMs,
       resumeIntervalMs: this.config.resumeIntervalMs,
+      corruptUploads: this.config.corruptUploads,
       createAnnouncer: (onSwarm) =>
         new NatsAnnouncer({
           nats: () => this.#nc,

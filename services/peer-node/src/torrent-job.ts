@@ -74,6 +74,8 @@ export interface JobContext {
   readonly metadataTimeoutMs: number;
   readonly stallTimeoutMs: number;
   readonly resumeIntervalMs: number;
+  /** Test only: wrap the storage the swarm uploads from so every block is corrupted. */
+  readonly corruptUploads: boolean;
   /** An announcer for this torrent that reports the swarm's counts to `onSwarm`. */
   createAnnouncer(onSwarm: (view: SwarmView) => void): Announcer;
   onPeerBanned(infoHash: string, host: string, reason: string): void;
@@ -554,7 +556,7 @@ export class TorrentJob extends EventEmitter {
     const metainfo = this.#metainfo!;
     const handle = this.#context.swarm.addTorrent({
       metainfo,
-      storage: this.#storage!,
+      storage: this.#context.corruptUploads ? corruptingStorage(this.#storage!) : this.#storage!,
       have,
       announcer: this.#context.createAnnouncer((view) => this.#onSwarm(view)),
       role: 'peer',
@@ -781,4 +783,20 @@ function bytesOf(metainfo: Metainfo, have: Bitfield): number {
         : metainfo.pieceLength;
   }
   return bytes;
+}
+
+/**
+ * Test only (SHOAL_TEST_CORRUPT_UPLOADS): reads through to the real storage, then flips a byte
+ * of each block, so this node behaves as a peer serving bad data. Its own files stay intact.
+ */
+function corruptingStorage(storage: PieceStorage): PieceStorage {
+  return {
+    read: async (pieceIndex, begin, target) => {
+      await storage.read(pieceIndex, begin, target);
+      if (target.length > 0) target[0] = (target[0]! ^ 0xff) & 0xff;
+    },
+    write: (pieceIndex, begin, data) => storage.write(pieceIndex, begin, data),
+    flush: () => storage.flush(),
+    close: () => storage.close(),
+  };
 }
