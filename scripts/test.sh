@@ -6,4 +6,4 @@ bash "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 pnpm run lint
-pnpm turbo run typecheck test --concurrency=1
+pnpm turbo run typecheck test --concurrency=1 --continue

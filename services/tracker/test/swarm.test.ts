@@ -77,9 +77,12 @@ test('handout, events, stats and health over real NATS and HTTP', async (t) => {
       const leecher = await announceOverNats(nc, announce(swarm, 1001, { numWant: 20 }));
       assert.equal(leecher.peers.filter((p) => p.seeder).length, 10);
       assert.equal(leecher.peers.filter((p) => !p.seeder).length, 10);
+      // A seeder gets every leecher first (50 plus the two asking above), then seeders.
+      const leechers = total - 180 + 2;
       const seeder = await announceOverNats(nc, announce(swarm, 1002, { left: 0, numWant: 200 }));
-      assert.ok(seeder.peers.every((p) => !p.seeder));
-      assert.equal(seeder.peers.length, total - 180 + 2);
+      assert.equal(seeder.peers.length, 200);
+      assert.ok(seeder.peers.slice(0, leechers).every((p) => !p.seeder));
+      assert.ok(seeder.peers.slice(leechers).every((p) => p.seeder));
 
       const query = `info_hash=${escapeHex(swarm)}&peer_id=${escapeHex(id(5000))}&port=7000&uploaded=0&downloaded=0&left=9&numwant=500&compact=1`;
       const body = bdecode(
