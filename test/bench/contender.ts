@@ -50,6 +50,8 @@ export interface ContenderRun {
   cpuSeconds: { origin: number; hosts: number; hostsInKernel: number };
   /** Bytes each host sent during the run, origin first (Ethernet frames). */
   sentBytes: number[];
+  /** Frames each host sent during the run, origin first. */
+  sentPackets: number[];
   /** Every host's link counters, each second of the run. */
   timeline: Timeline;
   details: Record<string, unknown>;
@@ -75,6 +77,7 @@ export class RunWindow {
   readonly #startedMs = performance.now();
   readonly #timeline: Timeline = { seconds: [], received: [], sent: [] };
   #originTx = 0;
+  #packets: number[] = [];
   #base: { sent: number[]; received: number[] } = { sent: [], received: [] };
   #sampler: NodeJS.Timeout | undefined;
 
@@ -87,6 +90,7 @@ export class RunWindow {
     await window.#cpu.begin(pids);
     window.#originTx = await network.txBytes(network.origin);
     window.#base = await network.linkBytes();
+    window.#packets = await network.sentPackets();
     window.#sampler = setInterval(() => {
       window.#sample().catch(() => {});
     }, SAMPLE_MS);
@@ -110,13 +114,21 @@ export class RunWindow {
     cpu: Map<number, Cpu>;
     originTxBytes: number;
     sentBytes: number[];
+    sentPackets: number[];
     timeline: Timeline;
   }> {
     clearInterval(this.#sampler);
     const originTxBytes = (await this.#network.txBytes(this.#network.origin)) - this.#originTx;
     const last = await this.#sample();
+    const packets = await this.#network.sentPackets();
     const cpu = await this.#cpu.spent(pids);
-    return { cpu, originTxBytes, sentBytes: last.sent, timeline: this.#timeline };
+    return {
+      cpu,
+      originTxBytes,
+      sentBytes: last.sent,
+      sentPackets: packets.map((count, i) => count - (this.#packets[i] ?? 0)),
+      timeline: this.#timeline,
+    };
   }
 
   /** Stops sampling (a run that failed). */

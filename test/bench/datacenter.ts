@@ -183,6 +183,7 @@ const NOTES = [
   'ideal = artifact size ÷ per-host link rate. TCP/IP and Ethernet headers take about 4.5 % of a tbf-shaped link, so about 1.05 × ideal is the floor for any contender.',
   'Links are shaped with tbf (50 ms queue) on both ends of every veth; netem is missing from this kernel, so links have no added delay, and fq/fq_codel/sfq/cake are missing, so each link queue is one FIFO.',
   'uplink use = bytes sent ÷ (link rate × time): for the origin, and for the receiving hosts together. A swarm can only approach the ideal if the hosts upload nearly as fast as they download.',
+  'mean packet sent = bytes ÷ packets on the link counters; veth passes TCP segmentation offload, so a packet may be up to 64 KiB: small means many small writes (e.g. a 13-byte message header sent alone with TCP_NODELAY).',
   'origin sent = Ethernet bytes the origin host transmitted during the run (its link counter): payload, headers, tracker and NATS replies.',
   'shoal: time from the fleet command to the last node reporting complete (pieces and whole-file SHA-256 verified). aria2: from starting the leechers to the last --on-bt-download-complete (every piece SHA-1 checked). http: from starting curl on every host to the last sha256sum. Every copy is checked against the artifact SHA-256 afterwards.',
   "CPU = user + system seconds of each contender's processes during the transfer; kernel time spent forwarding between namespaces is not attributed.",

@@ -273,6 +273,15 @@ export class TestNetwork {
     return bytes;
   }
 
+  /** Frames each host has sent into the bridge, in host order. */
+  async sentPackets(): Promise<number[]> {
+    return Promise.all(
+      this.hosts.map((host) =>
+        readFile(`/sys/class/net/${host.rootLink}/statistics/rx_packets`, 'latin1').then(Number),
+      ),
+    );
+  }
+
   /**
    * Bytes each host has sent into the bridge and received from it (the counters of its
    * bridge-side veth end), in host order; cheap enough to sample often.

@@ -208,6 +208,7 @@ export function diagnosticsTable(rows: readonly Row[]): string {
     'download use, 5-95 %',
     'uplink use: origin / hosts',
     'host CPU per MiB received (in kernel)',
+    'mean packet sent: origin / hosts (B)',
   ];
   const body = sortRows(rows).map((row) => [
     String(row.hosts),
@@ -218,8 +219,13 @@ export function diagnosticsTable(rows: readonly Row[]): string {
       ? '–'
       : `${percent(row.uplinkUse.origin)} / ${percent(row.uplinkUse.hosts)}`,
     `${fixed((1000 * row.cpuSeconds.hosts) / ((row.hosts * row.bytes) / MiB), 1)} ms (${percent(row.cpuSeconds.hostsInKernel / row.cpuSeconds.hosts)})`,
+    `${fixed((row.sentBytes[0] ?? 0) / (row.sentPackets[0] ?? 0), 0)} / ${fixed(sum(row.sentBytes.slice(1)) / sum(row.sentPackets.slice(1)), 0)}`,
   ]);
   return renderTable(header, body);
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
 }
 
 function sortRows(rows: readonly Row[]): Row[] {

@@ -73,7 +73,7 @@ export async function startStore(
         ...options.env,
       },
       ready: /"msg":"piece-store ready"/,
-      readyTimeoutMs: 20_000,
+      readyTimeoutMs: 60_000, // start-up verifies what it holds: slow on a busy 2-core machine
       t,
     },
   );

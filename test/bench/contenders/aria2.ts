@@ -197,6 +197,7 @@ export async function runAria2(context: RunContext): Promise<ContenderRun> {
       hostSeconds,
       originTxBytes: measured.originTxBytes,
       sentBytes: measured.sentBytes,
+      sentPackets: measured.sentPackets,
       timeline: measured.timeline,
       originPayloadBytes: Number(seedStatus[0]?.uploadLength ?? Number.NaN),
       cpuSeconds: {

@@ -89,6 +89,7 @@ export async function runHttp(context: RunContext): Promise<ContenderRun> {
       hostSeconds,
       originTxBytes: measured.originTxBytes,
       sentBytes: measured.sentBytes,
+      sentPackets: measured.sentPackets,
       timeline: measured.timeline,
       cpuSeconds: { origin: nginxCpu, hosts: hostCpu, hostsInKernel: hostKernel },
       details: { server: 'nginx sendfile, 2 workers', client: 'curl + sha256sum' },

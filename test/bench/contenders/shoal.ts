@@ -214,6 +214,7 @@ export async function runShoal(context: RunContext): Promise<ContenderRun> {
       hostSeconds: outcomes.map((node) => node!.seconds ?? Number.NaN),
       originTxBytes: measured.originTxBytes,
       sentBytes: measured.sentBytes,
+      sentPackets: measured.sentPackets,
       timeline: measured.timeline,
       originPayloadBytes: report.bytesFromOrigin,
       cpuSeconds: {
