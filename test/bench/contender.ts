@@ -33,6 +33,8 @@ export interface RunContext {
   timeoutMs: number;
   /** Write V8 CPU profiles of the origin and one host here (shoal only). */
   profileDir?: string;
+  /** shoal's services log at this level and their logs are kept (default: info, not kept). */
+  shoalLogLevel?: string;
   log: (line: string) => void;
 }
 
@@ -57,7 +59,10 @@ export interface ContenderRun {
   details: Record<string, unknown>;
 }
 
-/** Link counters sampled during a run: seconds since the start, bytes per host since then. */
+/**
+ * Link counters sampled during a run: seconds since the start, bytes per host since then (in
+ * the results: thinned, and in KiB).
+ */
 export interface Timeline {
   seconds: number[];
   /** [sample][host], origin first. */

@@ -56,6 +56,7 @@ const USAGE = `usage: datacenter.ts [options]   (as root)
   --loopback-size-mib N   its artifact size (default 1024)
   --out DIR               results folder (default test/bench/results/<date>)
   --profile               V8 CPU profiles of shoal's piece-store and first peer-node
+  --shoal-log-level L     shoal's services log at level L (e.g. debug); their logs are kept
   --cleanup               remove namespaces, links and work folders of dead runs, then exit`;
 
 interface Options {
@@ -67,6 +68,7 @@ interface Options {
   loopbackBytes: number;
   out: string;
   profile: boolean;
+  shoalLogLevel: string | undefined;
 }
 
 function positiveInt(name: string, text: string, max: number): number {
@@ -90,6 +92,7 @@ function parseOptions(argv: string[]): Options | 'cleanup' {
       'loopback-size-mib': { type: 'string', default: '1024' },
       out: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'shoal-log-level': { type: 'string' },
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -132,6 +135,7 @@ function parseOptions(argv: string[]): Options | 'cleanup' {
       values.out ??
       fileURLToPath(new URL(`./results/${date}/`, import.meta.url)).replace(/\/$/, ''),
     profile: values.profile,
+    shoalLogLevel: values['shoal-log-level'],
   };
 }
 
@@ -258,7 +262,13 @@ async function runNetwork(
   artifact: Artifact,
   rateBitsPerS: number | undefined,
   contenders: readonly ContenderName[],
-  context: { workDir: string; out: string; profile: boolean; results: Results },
+  context: {
+    workDir: string;
+    out: string;
+    profile: boolean;
+    shoalLogLevel: string | undefined;
+    results: Results;
+  },
 ): Promise<void> {
   log(
     `${kind} network: ${hosts} hosts + origin, ${rateBitsPerS === undefined ? 'unshaped' : `${rateBitsPerS / 1e6} Mbit/s`}, ${artifact.bytes / MiB} MiB`,
@@ -294,6 +304,7 @@ async function runNetwork(
           timeoutMs,
           log,
           ...(profileDir === undefined ? {} : { profileDir }),
+          ...(context.shoalLogLevel === undefined ? {} : { shoalLogLevel: context.shoalLogLevel }),
         });
         const row = toRow(run, {
           hosts,
@@ -354,7 +365,13 @@ async function main(): Promise<void> {
   };
   log(`results go to ${options.out}; load average ${loadavg()[0]!.toFixed(1)}`);
   try {
-    const context = { workDir, out: options.out, profile: options.profile, results };
+    const context = {
+      workDir,
+      out: options.out,
+      profile: options.profile,
+      shoalLogLevel: options.shoalLogLevel,
+      results,
+    };
     if (options.nodes.length > 0 && options.contenders.length > 0) {
       const artifact = await makeArtifact(await scratch(join(workDir, 'shaped')), options.bytes);
       for (const hosts of options.nodes) {

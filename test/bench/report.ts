@@ -1,7 +1,7 @@
 // Turns contender runs into the report: rows with ratios and percentiles, the targets of
 // issue 7 checked against them, a Markdown table and an SVG chart (time ÷ ideal against the
 // number of hosts, one line per contender). Pure: no I/O.
-import type { ContenderName, ContenderRun } from './contender.ts';
+import type { ContenderName, ContenderRun, Timeline } from './contender.ts';
 
 const MiB = 1024 * 1024;
 
@@ -73,6 +73,25 @@ function phases(run: ContenderRun, hosts: number, rateBitsPerS: number | null): 
   };
 }
 
+/** Most timeline samples a row keeps in the results (evenly spaced, first and last kept). */
+const TIMELINE_POINTS = 60;
+
+/** The timeline thinned to TIMELINE_POINTS samples, counters in KiB, to keep results small. */
+export function compactTimeline(timeline: Timeline): Timeline {
+  const count = timeline.seconds.length;
+  const step = Math.max(1, (count - 1) / (TIMELINE_POINTS - 1));
+  const picks = new Set<number>();
+  for (let at = 0; Math.round(at) < count; at += step) picks.add(Math.round(at));
+  if (count > 0) picks.add(count - 1);
+  const kib = (values: number[]) => values.map((bytes) => Math.round(bytes / 1024));
+  const keep = [...picks].sort((a, b) => a - b);
+  return {
+    seconds: keep.map((i) => timeline.seconds[i]!),
+    received: keep.map((i) => kib(timeline.received[i]!)),
+    sent: keep.map((i) => kib(timeline.sent[i]!)),
+  };
+}
+
 export function toRow(
   run: ContenderRun,
   setup: { hosts: number; bytes: number; rateBitsPerS: number | null },
@@ -80,6 +99,7 @@ export function toRow(
   const idealSeconds = setup.rateBitsPerS === null ? null : (setup.bytes * 8) / setup.rateBitsPerS;
   return {
     ...run,
+    timeline: compactTimeline(run.timeline),
     ...setup,
     idealSeconds,
     ratio: idealSeconds === null ? null : run.seconds / idealSeconds,

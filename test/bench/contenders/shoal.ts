@@ -30,7 +30,6 @@ const STOP_GRACE_MS = 15_000;
  * so nodes learn about each other as fast as in the demo; rates are the links' business.
  */
 const SWARM_ENV: Record<string, string> = {
-  SHOAL_LOG_LEVEL: 'info',
   SHOAL_ANNOUNCE_INTERVAL_S: '10',
   SHOAL_STATS_INTERVAL_S: '2',
   SHOAL_PRESENCE_INTERVAL_S: '2',
@@ -62,6 +61,7 @@ export async function runShoal(context: RunContext): Promise<ContenderRun> {
   let measuring: RunWindow | undefined;
   const logsDir = join(context.logsDir, 'shoal');
   const natsUrl = `nats://${origin.ip}:${PORTS.nats}`;
+  const env = { ...SWARM_ENV, SHOAL_LOG_LEVEL: context.shoalLogLevel ?? 'info' };
   try {
     const natsDir = join(workDir, 'nats');
     await mkdir(natsDir, { recursive: true });
@@ -76,7 +76,7 @@ export async function runShoal(context: RunContext): Promise<ContenderRun> {
     const tracker = await network.spawn(origin, process.execPath, service('tracker', undefined), {
       name: 'tracker',
       env: {
-        ...SWARM_ENV,
+        ...env,
         SHOAL_NATS_URL: natsUrl,
         SHOAL_TRACKER_HTTP_HOST: origin.ip,
         SHOAL_TRACKER_HTTP_PORT: String(PORTS.trackerHttp),
@@ -95,7 +95,7 @@ export async function runShoal(context: RunContext): Promise<ContenderRun> {
       {
         name: 'piece-store',
         env: {
-          ...SWARM_ENV,
+          ...env,
           SHOAL_NATS_URL: natsUrl,
           SHOAL_DATA_DIR: storeDir,
           SHOAL_PIECE_STORE_GRPC_HOST: origin.ip,
@@ -115,7 +115,7 @@ export async function runShoal(context: RunContext): Promise<ContenderRun> {
     started.push(pieceStore);
 
     const nodes = await Promise.all(
-      hosts.map((host) => startPeerNode(context, host, natsUrl, host.index === 1)),
+      hosts.map((host) => startPeerNode(context, host, { natsUrl, env }, host.index === 1)),
     );
     started.push(...nodes.map((node) => node.process));
 
@@ -239,7 +239,9 @@ export async function runShoal(context: RunContext): Promise<ContenderRun> {
     measuring?.abandon();
     // Peer-nodes first, nats-server last, as `shoal down` does.
     for (const child of [...started].reverse()) await child.stop(STOP_GRACE_MS);
-    if (context.profileDir !== undefined) await saveLogs(logsDir, started).catch(() => {});
+    if (context.profileDir !== undefined || context.shoalLogLevel !== undefined) {
+      await saveLogs(logsDir, started).catch(() => {});
+    }
   }
 }
 
@@ -280,7 +282,7 @@ interface PeerNode {
 async function startPeerNode(
   context: RunContext,
   host: Host,
-  natsUrl: string,
+  swarm: { natsUrl: string; env: Record<string, string> },
   profiled: boolean,
 ): Promise<PeerNode> {
   const dataDir = join(context.workDir, `peer-node-${host.index}`);
@@ -292,8 +294,8 @@ async function startPeerNode(
     {
       name: `peer-node-${host.index}`,
       env: {
-        ...SWARM_ENV,
-        SHOAL_NATS_URL: natsUrl,
+        ...swarm.env,
+        SHOAL_NATS_URL: swarm.natsUrl,
         SHOAL_DATA_DIR: dataDir,
         SHOAL_NODE_ID: nodeId(host),
         SHOAL_ZONE: 'bench',
