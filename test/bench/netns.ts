@@ -111,7 +111,8 @@ let sequence = 0;
 const live = new Set<TestNetwork>();
 
 export class TestNetwork {
-  readonly owner = `${NAME_PREFIX}${process.pid}-${sequence}`;
+  /** `shoal-bench-<pid>-<seq>`: prefix of its namespaces, alias of its links. */
+  readonly owner: string;
   readonly hosts: readonly Host[];
   readonly bridge: string;
   readonly rateBitsPerS: number | undefined;
@@ -120,7 +121,9 @@ export class TestNetwork {
   #destroying: Promise<void> | undefined;
 
   private constructor(options: NetworkOptions, seq: number) {
+    // Interface names have at most 15 characters: the pid in base 36 keeps them short.
     const tag = `sb${process.pid.toString(36)}${seq.toString(36)}`;
+    this.owner = `${NAME_PREFIX}${process.pid}-${seq}`;
     this.bridge = `${tag}br`;
     this.rateBitsPerS = options.rateBitsPerS;
     this.hosts = Array.from({ length: options.hosts }, (_, index) => ({

@@ -18,7 +18,7 @@ import {
 } from '../contender.ts';
 import { BenchError, BenchErrorCode } from '../errors.ts';
 
-const PORTS = { tracker: 6970, trackerUdp: 6970, seed: 6881, rpc: 6800, leech: 6881 } as const;
+const PORTS = { tracker: 6970, trackerUdp: 6970, rpc: 6800, wire: 6881 } as const;
 const MARKER = '.done';
 
 /** Options every aria2c gets: no DHT, LPD or PEX; no preallocation; quiet. */
@@ -34,7 +34,7 @@ function common(dir: string, extra: readonly string[]): string[] {
     '--summary-interval=0',
     '--console-log-level=warn',
     '--file-allocation=none',
-    `--listen-port=${PORTS.leech}`,
+    `--listen-port=${PORTS.wire}`,
     '--seed-ratio=0.0',
     ...extra,
   ];
