@@ -1,7 +1,8 @@
 // SHA-1 of pieces on worker threads, so verification never blocks the event loop.
 //
-// Each piece's memory is transferred to a worker and transferred back with the digest: no
-// copy, and no memory left behind in the worker. (@shoal/hashing's pool is built for
+// A piece on a SharedArrayBuffer (the engine's pooled piece buffers) is read by the worker in
+// place and only the digest comes back; a piece on an ArrayBuffer is transferred to the
+// worker and back with the digest. No copy either way, and no memory left in the worker. (@shoal/hashing's pool is built for
 // streaming whole files: each of its jobs shares a new ring with the workers, which a worker
 // only frees when it next collects garbage; one job per piece grew RSS by ~0.5 MiB per piece,
 // to about 1 GiB, in our measurements. So piece verification has its own small pool.)
@@ -20,7 +21,8 @@ export interface ToHashWorker {
 export interface FromHashWorker {
   readonly id: number;
   readonly digest: Uint8Array;
-  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  /** The transferred ArrayBuffer coming back; absent for a SharedArrayBuffer. */
+  readonly buffer?: ArrayBuffer;
 }
 
 /** Most worker threads in one pool. */
@@ -33,6 +35,9 @@ const workerUrl = new URL(
 );
 
 interface Pending {
+  /** The piece as lent: a SharedArrayBuffer view is handed back as it is. */
+  readonly piece: Uint8Array;
+  /** Taken before the transfer detaches the view (a detached view reports 0 for both). */
   readonly offset: number;
   readonly length: number;
   readonly resolve: (result: PieceHashResult) => void;
@@ -77,7 +82,13 @@ export class PieceHashWorkers {
     const id = this.#nextId++;
     return new Promise<PieceHashResult>((resolve, reject) => {
       if (least.pending.size === 0) least.worker.ref();
-      least.pending.set(id, { offset: piece.byteOffset, length: piece.length, resolve, reject });
+      least.pending.set(id, {
+        piece,
+        offset: piece.byteOffset,
+        length: piece.length,
+        resolve,
+        reject,
+      });
       const message: ToHashWorker = {
         id,
         buffer: piece.buffer,
@@ -116,7 +127,9 @@ export class PieceHashWorkers {
       if (slot.pending.size === 0) worker.unref();
       pending.resolve({
         digest: reply.digest,
-        piece: new Uint8Array(reply.buffer, pending.offset, pending.length),
+        piece: reply.buffer
+          ? new Uint8Array(reply.buffer, pending.offset, pending.length)
+          : pending.piece,
       });
     });
     worker.on('error', (cause) => {

@@ -9,9 +9,12 @@ if (port === null) throw new Error('piece-hash-worker.ts must run in a worker th
 port.on('message', (message: ToHashWorker) => {
   const piece = new Uint8Array(message.buffer, message.offset, message.length);
   const digest = new Uint8Array(hash('sha1', piece, 'buffer'));
-  const reply: FromHashWorker = { id: message.id, digest, buffer: message.buffer };
-  // The piece's memory goes back to the main thread (whose garbage collector owns it).
-  const transfer =
-    message.buffer instanceof ArrayBuffer ? [message.buffer, digest.buffer] : [digest.buffer];
-  port.postMessage(reply, transfer);
+  if (message.buffer instanceof ArrayBuffer) {
+    // The piece's memory goes back to the main thread (whose garbage collector owns it).
+    const reply: FromHashWorker = { id: message.id, digest, buffer: message.buffer };
+    port.postMessage(reply, [message.buffer, digest.buffer]);
+  } else {
+    const reply: FromHashWorker = { id: message.id, digest };
+    port.postMessage(reply, [digest.buffer]);
+  }
 });

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { connect, createServer, isIP, type Server } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { BufferPool } from './buffer-pool.ts';
+import { BufferPool, PieceBufferPool } from './buffer-pool.ts';
 import { SwarmError, SwarmErrorCode } from './errors.ts';
 import { PieceHashWorkers } from './hash-workers.ts';
 import { type Logger, silentLogger } from './logger.ts';
@@ -212,6 +212,8 @@ export class SwarmNode extends EventEmitter {
       hash: this.#hashWorkers.hash,
       // Reads of up to 16 consecutive blocks; at most 64 idle buffers (16 MiB) are kept.
       bufferPool: new BufferPool(16 * BLOCK_LENGTH, 64),
+      // Up to 16 MiB of idle piece buffers are kept for the next pieces.
+      pieceBuffers: new PieceBufferPool(16 * 1024 * 1024),
       uploadLimiter: new TokenBucket(options.uploadRateLimit ?? 0),
       connect: (address, infoHash, handler, onClosedBeforeOpen) =>
         this.#dial(address, infoHash, handler, onClosedBeforeOpen),

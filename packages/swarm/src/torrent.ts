@@ -16,7 +16,7 @@ import {
   UT_METADATA,
 } from '@shoal/protocol';
 import { Bitfield } from './bitfield.ts';
-import type { BufferPool } from './buffer-pool.ts';
+import type { BufferPool, PieceBufferPool } from './buffer-pool.ts';
 import { type ChokeCandidate, pickOptimistic, regularUnchoke } from './choker.ts';
 import { asError, SwarmError, SwarmErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -49,6 +49,8 @@ const UPLOAD_HIGH_WATER = 256 * 1024;
 const INITIAL_PIPELINE = 32;
 const MIN_PIPELINE = 16;
 const MAX_PIPELINE = 500;
+/** Free request slots a peer gathers before we top its pipeline up again (< MIN_PIPELINE). */
+const REFILL_BATCH = 4;
 /** Pipeline cap when the peer does not say (`reqq`), libtorrent's default. */
 const DEFAULT_PEER_REQQ = 250;
 /**
@@ -141,6 +143,8 @@ export interface TorrentHost {
   readonly logger: Logger;
   readonly hash: PieceHashFunction;
   readonly bufferPool: BufferPool;
+  /** Buffers pieces are downloaded into (shared with the hash workers). */
+  readonly pieceBuffers: PieceBufferPool;
   readonly uploadLimiter: TokenBucket;
   /** Dials `address` for `torrent`; undefined when the node-wide connection cap is reached. */
   connect(
@@ -889,7 +893,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     const piece: PieceDownload = {
       index,
       length,
-      buffer: new Uint8Array(length),
+      buffer: this.#host.pieceBuffers.acquire(length),
       blockCount,
       state: new Uint8Array(blockCount),
       requesters: new Array(blockCount),
@@ -995,7 +999,9 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       piece.verifying = true;
       this.#guardAsync('verify', this.#verifyAndStore(piece));
     }
-    this.#fillRequests(peer);
+    // Top up in batches: a pass over the started pieces per block received cost more CPU
+    // than the block itself, and the pipeline is deep enough to wait for a few free slots.
+    if (peer.depth - peer.conn.pendingCount >= REFILL_BATCH) this.#fillRequests(peer);
   }
 
   async #verifyAndStore(piece: PieceDownload): Promise<void> {
@@ -1009,6 +1015,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     if (this.#stopped || this.#pieces.get(piece.index) !== piece) return;
     if (!good) {
       this.#pieces.delete(piece.index);
+      this.#host.pieceBuffers.release(piece.buffer);
       this.#onBadPiece(piece);
       this.#fillAll();
       return;
@@ -1017,6 +1024,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       await this.#storage.write(piece.index, 0, piece.buffer);
     } catch (error) {
       this.#pieces.delete(piece.index);
+      this.#host.pieceBuffers.release(piece.buffer);
       this.#emitError(
         new SwarmError(SwarmErrorCode.OutOfRange, `writing piece ${piece.index} failed`, {
           cause: error,
@@ -1027,6 +1035,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     }
     if (this.#stopped) return;
     this.#pieces.delete(piece.index);
+    this.#host.pieceBuffers.release(piece.buffer);
     this.#onPieceVerified(piece.index);
   }
 
@@ -1096,6 +1105,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     for (const piece of [...this.#pieces.values()]) {
       if (piece.verifying || !piece.contributors.has(host)) continue;
       this.#pieces.delete(piece.index);
+      this.#host.pieceBuffers.release(piece.buffer);
       this.#wasted += piece.received * BLOCK_LENGTH;
       for (let block = 0; block < piece.blockCount; block++) {
         for (const peer of piece.requesters[block] ?? []) {
@@ -1183,11 +1193,14 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
         const written = () => {
           if (--unwritten === 0) pool.release(buffer);
         };
-        for (const request of run) {
-          const offset = request.begin - first.begin;
-          const block = buffer.subarray(offset, offset + request.length);
-          peer.conn.sendBlock(request.index, request.begin, block, written);
-        }
+        // Corked: the run's headers and blocks leave in one writev, not two syscalls a block.
+        peer.conn.batch(() => {
+          for (const request of run) {
+            const offset = request.begin - first.begin;
+            const block = buffer.subarray(offset, offset + request.length);
+            peer.conn.sendBlock(request.index, request.begin, block, written);
+          }
+        });
         peer.uploadRate.add(length);
         this.#uploadRate.add(length);
       }

@@ -4,6 +4,7 @@ import { mkdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { PieceBufferPool } from '../src/buffer-pool.ts';
 import {
   advertiseWindow,
   Bitfield,
@@ -195,6 +196,36 @@ test('hash workers: digests match node:crypto, the bytes come back intact, memor
   assert.ok(
     Buffer.from(digest).equals(createHash('sha1').update(new Uint8Array(20).fill(2)).digest()),
   );
+  // Shared memory is read in place: the same view comes back, still usable.
+  const shared = new Uint8Array(new SharedArrayBuffer(64)).fill(3);
+  const sharedResult = await workers.hash(shared);
+  assert.equal(sharedResult.piece, shared);
+  assert.ok(Buffer.from(sharedResult.digest).equals(createHash('sha1').update(shared).digest()));
   await workers.close();
   await assert.rejects(workers.hash(new Uint8Array(1)), SwarmError);
+});
+
+test('piece buffer pool: reuses whole buffers up to its idle cap, never a lent or partial one', async (t) => {
+  const pool = new PieceBufferPool(3 * 1024);
+  const first = pool.acquire(1024);
+  pool.release(first);
+  pool.release(first); // a second release must not hand the buffer out twice
+  assert.equal(pool.idleBytes, 1024);
+  assert.equal(pool.acquire(1024), first);
+  assert.notEqual(pool.acquire(1024), first);
+  assert.equal(pool.acquire(512).length, 512, 'sizes are kept apart');
+  pool.release(first.subarray(0, 512));
+  assert.equal(pool.idleBytes, 0, 'a view of part of a buffer is not pooled');
+  const buffers = [1, 2, 3, 4].map(() => pool.acquire(1024));
+  for (const buffer of buffers) pool.release(buffer);
+  assert.equal(pool.idleBytes, 3 * 1024, 'the idle cap holds');
+  // A buffer lent to a hash worker is detached until it comes back: not pooled meanwhile.
+  const workers = new PieceHashWorkers({ workers: 1 });
+  t.after(() => workers.close());
+  const lent = pool.acquire(2048);
+  const hashing = workers.hash(lent);
+  pool.release(lent);
+  assert.equal(pool.idleBytes, 3 * 1024);
+  const { piece } = await hashing;
+  assert.equal(piece.length, 2048);
 });

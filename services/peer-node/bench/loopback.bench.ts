@@ -36,7 +36,7 @@ const NODES = 8;
  * V8 flags the peer-nodes run with, as `pnpm start` and the README recommend: a 1 MiB young
  * generation instead of 16 MiB keeps garbage buffers from piling up between scavenges.
  */
-const PEER_NODE_NODE_OPTIONS = '--max-semi-space-size=1';
+const PEER_NODE_NODE_OPTIONS = process.env.SHOAL_BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1';
 
 /** Progress on stderr, so stdout keeps only the results. */
 function step(message: string): void {
