@@ -97,6 +97,39 @@ describe('chunking does not matter', () => {
     );
   });
 
+  it('pushTransient from one reused, poisoned read buffer decodes to the same events', () => {
+    fc.assert(
+      fc.property(
+        streamArb,
+        fc.array(fc.nat(), { maxLength: 40 }),
+        fc.boolean(),
+        (stream, cuts, expectHandshake) => {
+          const bytes = expectHandshake ? streamBytes(stream) : encodeAll(stream.messages);
+          const options = { ...OPTIONS, expectHandshake };
+          const expected = decodeChunks([bytes], options);
+          assert.deepEqual(decodeTransient(splitAt(bytes, cuts), options), expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('pushTransient fails with the same error code as push', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (bytes, cuts) => {
+          assert.equal(
+            outcome(splitAt(bytes, cuts), MESSAGES_ONLY, true),
+            outcome([bytes], MESSAGES_ONLY),
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('a failing stream fails with the same error code however it is split', () => {
     fc.assert(
       fc.property(
@@ -121,10 +154,12 @@ describe('chunking does not matter', () => {
 function outcome(
   chunks: readonly Uint8Array[],
   options: ConstructorParameters<typeof WireDecoder>[0],
+  transient = false,
 ): string {
   const decoder = new WireDecoder(options);
   try {
-    for (const chunk of chunks) decoder.push(chunk);
+    if (transient) decodeTransientWith(decoder, chunks);
+    else for (const chunk of chunks) decoder.push(chunk);
     decoder.end();
     return 'ok';
   } catch (error) {
@@ -202,3 +237,31 @@ describe('hostile input', () => {
     );
   });
 });
+
+/**
+ * Feeds every chunk through one scratch buffer, as a socket's reused read buffer would be,
+ * poisoning it after each call; piece blocks are copied out while they are valid.
+ */
+function decodeTransientWith(decoder: WireDecoder, chunks: readonly Uint8Array[]): WireEvent[] {
+  const size = Math.max(1, ...chunks.map((chunk) => chunk.length));
+  const scratch = new Uint8Array(size);
+  const events: WireEvent[] = [];
+  for (const chunk of chunks) {
+    scratch.set(chunk);
+    for (const event of decoder.pushTransient(scratch.subarray(0, chunk.length))) {
+      events.push(event.type === 'piece' ? { ...event, block: event.block.slice() } : event);
+    }
+    scratch.fill(0xee);
+  }
+  return events;
+}
+
+function decodeTransient(
+  chunks: readonly Uint8Array[],
+  options: ConstructorParameters<typeof WireDecoder>[0],
+): WireEvent[] {
+  const decoder = new WireDecoder(options);
+  const events = decodeTransientWith(decoder, chunks);
+  decoder.end();
+  return events;
+}

@@ -35,7 +35,10 @@ function startChild(name: string, args: string[]): Child {
   const child: Child = {
     name,
     process: fork(new URL('./node-process.ts', import.meta.url), args, {
-      execArgv: ['--conditions=source'],
+      execArgv: [
+        '--conditions=source',
+        ...(process.env.SHOAL_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
     port: 0,
@@ -140,6 +143,7 @@ try {
     downloadedMiB: mib(stats[i]!.downloaded),
     fromOriginMiB: mib(stats[i]!.fromOrigin),
     sha256: stats[i]!.sha256ok === null ? '-' : stats[i]!.sha256ok ? 'ok' : 'BAD',
+    cpuS: (stats[i]!.cpuMs / 1000).toFixed(2),
     // Leechers: the peak while downloading (the SHA-256 check afterwards is not the engine's).
     peakRssMiB: ((i === 0 ? rss[0]! : completions[i - 1]!.maxRssKiB) / 1024).toFixed(0),
   }));
@@ -157,6 +161,15 @@ try {
     maxLeecherRssMiB: Math.round(Math.max(...completions.map((c) => c.maxRssKiB)) / 1024),
     originRssMiB: Math.round(rss[0]! / 1024),
     allSha256Ok: stats.slice(1).every((s) => s.sha256ok === true),
+    // CPU of every node from ready to the end of the transfer, per MiB delivered: steadier
+    // than wall time on a shared machine.
+    cpuSeconds: Number((stats.reduce((sum, s) => sum + s.cpuMs, 0) / 1000).toFixed(2)),
+    cpuMsPerMiB: Number(
+      (stats.reduce((sum, s) => sum + s.cpuMs, 0) / ((bytes * leecherCount) / 1024 / 1024)).toFixed(
+        2,
+      ),
+    ),
+    wideRequests: process.env.SHOAL_BENCH_WIDE !== '0',
   };
   console.log(
     `all ${leecherCount} leechers verified ${mib(bytes)} MiB in ${seconds.toFixed(2)} s ` +

@@ -18,13 +18,15 @@ export type ToNode =
 
 export type FromNode =
   | { type: 'ready'; port: number }
-  | { type: 'complete'; at: number; maxRssKiB: number }
+  | { type: 'complete'; at: number; maxRssKiB: number; cpuMs: number }
   | {
       type: 'stats';
       uploaded: number;
       downloaded: number;
       fromOrigin: number;
       sha256ok: boolean | null;
+      /** CPU (all threads, user + system) since the node was ready. */
+      cpuMs: number;
     }
   | { type: 'closed'; maxRssKiB: number }
   | { type: 'error'; message: string };
@@ -36,7 +38,16 @@ if ((role !== 'origin' && role !== 'leecher') || !torrentPath || !dataPath) {
 const send = (message: FromNode) => process.send?.(message);
 
 const metainfo = parseTorrent(await readFile(torrentPath));
-const node = new SwarmNode({ listenHost: '127.0.0.1', hashThreads: 1 });
+const node = new SwarmNode({
+  listenHost: '127.0.0.1',
+  hashThreads: 1,
+  wideRequests: process.env.SHOAL_BENCH_WIDE !== '0',
+});
+let cpuAtReady = process.cpuUsage();
+const cpuMs = () => {
+  const used = process.cpuUsage(cpuAtReady);
+  return (used.user + used.system) / 1000;
+};
 const storage: PieceStorage =
   role === 'origin'
     ? await BlobStorage.open(dataPath, metainfo, { readOnly: true })
@@ -52,10 +63,12 @@ handle.on('complete', () =>
     type: 'complete',
     at: Date.now(),
     maxRssKiB: process.resourceUsage().maxRSS,
+    cpuMs: cpuMs(),
   }),
 );
 handle.on('error', (error: Error) => send({ type: 'error', message: error.message }));
 const port = await node.listen();
+cpuAtReady = process.cpuUsage();
 send({ type: 'ready', port });
 
 process.on('message', (message: ToNode) => {
@@ -63,6 +76,7 @@ process.on('message', (message: ToNode) => {
     if (message.type === 'peers') handle.addPeers(message.peers);
     else if (message.type === 'stats') {
       const stats = handle.stats();
+      const cpuSoFar = cpuMs();
       let sha256ok: boolean | null = null;
       if (role === 'leecher' && metainfo.sha256) {
         const { sha256 } = await hashFilePieces(`${dataPath}/${metainfo.name}`, {
@@ -78,6 +92,7 @@ process.on('message', (message: ToNode) => {
         downloaded: stats.downloaded,
         fromOrigin: stats.downloadedFromOrigin,
         sha256ok,
+        cpuMs: cpuSoFar,
       });
     } else if (message.type === 'close') {
       await node.close();

@@ -40,6 +40,7 @@ export {
   type Role,
   type TorrentHandle,
   type TorrentStats,
+  WIDE_REQUEST_LENGTH,
 } from './torrent.ts';
 export {
   inlineHashFunction,

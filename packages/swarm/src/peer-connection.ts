@@ -72,8 +72,13 @@ export interface PeerConnectionOptions extends PeerConnectionTimeouts {
   readonly onClosedBeforeOpen?: (reason: SwarmError) => void;
   /** Received bytes are charged here; the socket pauses while it is in debt. */
   readonly downloadLimiter?: TokenBucket;
-  /** Largest piece block accepted from the peer. Default 16 KiB. */
+  /** Largest PIECE block the decoder accepts from the peer. Default 16 KiB. */
   readonly maxBlockLength?: number;
+  /**
+   * The socket reads into a buffer it reuses (net's `onread`) and hands each read to
+   * `onRead`; the connection does not listen for 'data'. See readIntoSharedBuffer.
+   */
+  readonly sharedReadBuffer?: boolean;
 }
 
 const DEFAULTS = { handshakeTimeoutMs: 10_000, idleTimeoutMs: 180_000, keepAliveMs: 60_000 };
@@ -91,6 +96,7 @@ export class PeerConnection {
   readonly #options: PeerConnectionOptions;
   readonly #timeouts: Required<PeerConnectionTimeouts>;
   readonly #pending = new Map<number, PendingRequest>();
+  #pendingBytes = 0;
   #handler: ConnectionHandler | undefined;
   #closed = false;
   #lastReceivedAt = performance.now();
@@ -119,7 +125,9 @@ export class PeerConnection {
       maxBlockLength: options.maxBlockLength ?? 16 * 1024,
     });
     this.#socket.setNoDelay(true);
-    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    if (!options.sharedReadBuffer) {
+      this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk, false));
+    }
     this.#socket.on('error', (error) =>
       this.close(
         new SwarmError(SwarmErrorCode.ConnectionClosed, `socket error: ${error.message}`, {
@@ -190,12 +198,13 @@ export class PeerConnection {
     return this.#pending.size;
   }
 
-  pendingRequests(): IterableIterator<PendingRequest> {
-    return this.#pending.values();
+  /** Bytes our outstanding requests ask for. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
-  hasPending(index: number, begin: number): boolean {
-    return this.#pending.has(requestKey(index, begin));
+  pendingRequests(): IterableIterator<PendingRequest> {
+    return this.#pending.values();
   }
 
   send(message: WireMessage): void {
@@ -220,12 +229,11 @@ export class PeerConnection {
   /** Sends a REQUEST and remembers it until the block, a REJECT, a cancel or close. */
   request(index: number, begin: number, length: number): void {
     if (this.#closed) return;
-    this.#pending.set(requestKey(index, begin), {
-      index,
-      begin,
-      length,
-      sentAt: performance.now(),
-    });
+    const key = requestKey(index, begin);
+    const previous = this.#pending.get(key);
+    if (previous) this.#pendingBytes -= previous.length;
+    this.#pending.set(key, { index, begin, length, sentAt: performance.now() });
+    this.#pendingBytes += length;
     this.send({ type: 'request', index, begin, length });
   }
 
@@ -240,7 +248,10 @@ export class PeerConnection {
   takePending(index: number, begin: number): PendingRequest | undefined {
     const key = requestKey(index, begin);
     const pending = this.#pending.get(key);
-    if (pending) this.#pending.delete(key);
+    if (pending) {
+      this.#pending.delete(key);
+      this.#pendingBytes -= pending.length;
+    }
     return pending;
   }
 
@@ -272,6 +283,7 @@ export class PeerConnection {
     this.#wakeDrainWaiters();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
+    this.#pendingBytes = 0;
     const error = reason ?? new SwarmError(SwarmErrorCode.ConnectionClosed, 'closed by us');
     if (this.#handler) this.#handler.onClose(this, error, pending);
     else this.#options.onClosedBeforeOpen?.(error);
@@ -299,7 +311,16 @@ export class PeerConnection {
     }
   }
 
-  #onData(chunk: Buffer): void {
+  /**
+   * A read from a socket created with `onread` (sharedReadBuffer): `bytes` is only valid
+   * during this call. (A download limit pauses the socket itself, so this always says go on.)
+   */
+  onRead(bytes: Uint8Array): true {
+    this.#onData(bytes, true);
+    return true;
+  }
+
+  #onData(chunk: Uint8Array, transient: boolean): void {
     if (this.#closed) return;
     this.#lastReceivedAt = performance.now();
     this.bytesReceived += chunk.length;
@@ -315,7 +336,7 @@ export class PeerConnection {
     }
     let events: ReturnType<WireDecoder['push']>;
     try {
-      events = this.#decoder.push(chunk);
+      events = transient ? this.#decoder.pushTransient(chunk) : this.#decoder.push(chunk);
     } catch (error) {
       this.close(protocolError(error));
       return;

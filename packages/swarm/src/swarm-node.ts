@@ -1,7 +1,7 @@
 // A node in the swarm: one TCP listener for all its torrents (inbound handshakes are routed
 // by infohash), the node-wide caps and rate limits, and the shared hash workers and buffers.
 import { EventEmitter } from 'node:events';
-import { connect, createServer, isIP, type Server } from 'node:net';
+import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { BufferPool, PieceBufferPool } from './buffer-pool.ts';
 import { SwarmError, SwarmErrorCode } from './errors.ts';
@@ -10,6 +10,7 @@ import { type Logger, silentLogger } from './logger.ts';
 import { type ConnectionHandler, PeerConnection, randomPeerId, toHex } from './peer-connection.ts';
 import { createPiecePicker } from './picker.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { SharedReadBuffer } from './shared-read.ts';
 import {
   type AddTorrentOptions,
   BLOCK_LENGTH,
@@ -17,6 +18,7 @@ import {
   type TorrentHandle,
   type TorrentHost,
   type TorrentSettings,
+  WIDE_REQUEST_LENGTH,
 } from './torrent.ts';
 
 /** Every option, with its default. Defaults suit a datacenter: generous, quick to start. */
@@ -83,6 +85,11 @@ export interface SwarmNodeOptions {
   hashThreads?: number;
   /** Client name in the extended handshake. */
   clientName?: string;
+  /**
+   * Offer and use 128 KiB requests with other shoal nodes (see WIDE_REQUEST_LENGTH).
+   * Default true; standard clients always get 16 KiB either way.
+   */
+  wideRequests?: boolean;
   /** Uniform [0, 1); for deterministic tests. Default Math.random. */
   random?: () => number;
 }
@@ -118,6 +125,7 @@ function settingsFrom(options: SwarmNodeOptions): TorrentSettings & {
     announceTimeoutMs: options.announceTimeoutMs ?? 10_000,
     random: options.random ?? Math.random,
     clientName: options.clientName ?? CLIENT_NAME,
+    wideRequests: options.wideRequests ?? true,
   };
   const positive: (keyof typeof settings)[] = [
     'maxConnections',
@@ -171,6 +179,7 @@ export class SwarmNode extends EventEmitter {
   readonly #ownsHashWorkers: boolean;
   readonly #host: TorrentHost;
   readonly #downloadLimiter: TokenBucket;
+  readonly #readBuffer = new SharedReadBuffer();
   #server: Server | undefined;
   #port = 0;
   #closed = false;
@@ -238,7 +247,9 @@ export class SwarmNode extends EventEmitter {
   listen(): Promise<number> {
     if (this.#closed) return Promise.reject(new SwarmError(SwarmErrorCode.Stopped, 'node closed'));
     if (this.#server) return Promise.resolve(this.#port);
-    const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) =>
+      this.#accept(socket),
+    );
     this.#server = server;
     server.on('error', (error) => this.#log.error({ err: error }, 'listener error'));
     return new Promise((resolve, reject) => {
@@ -290,16 +301,21 @@ export class SwarmNode extends EventEmitter {
     };
   }
 
-  #accept(socket: import('node:net').Socket): void {
+  #accept(accepted: Socket): void {
     if (this.#closed || this.#connections.size >= this.#settings.maxConnections) {
-      socket.destroy();
+      accepted.destroy();
       return;
     }
-    const conn = new PeerConnection({
+    let conn: PeerConnection | undefined;
+    const adopted = this.#readBuffer.adopt(accepted, () => conn);
+    const socket = adopted ?? accepted.resume();
+    conn = new PeerConnection({
       socket,
+      sharedReadBuffer: adopted !== undefined,
       direction: 'inbound',
       peerId: this.peerId,
       downloadLimiter: this.#downloadLimiter,
+      maxBlockLength: WIDE_REQUEST_LENGTH,
       ...this.#timeouts(),
       // An infohash we do not serve: the connection closes.
       onHandshake: (connection, handshake) =>
@@ -327,19 +343,23 @@ export class SwarmNode extends EventEmitter {
     onClosedBeforeOpen: (reason: SwarmError) => void,
   ): PeerConnection | undefined {
     if (this.#closed || this.#connections.size >= this.#settings.maxConnections) return undefined;
+    let conn: PeerConnection | undefined;
     const socket = connect({
       host: address.host,
       port: address.port,
       noDelay: true,
+      onread: this.#readBuffer.onread(() => conn),
       ...this.#outboundLocalAddress(address.host),
     });
-    const conn = new PeerConnection({
+    conn = new PeerConnection({
       socket,
+      sharedReadBuffer: true,
       direction: 'outbound',
       peerId: this.peerId,
       infoHash,
       remote: address,
       downloadLimiter: this.#downloadLimiter,
+      maxBlockLength: WIDE_REQUEST_LENGTH,
       ...this.#timeouts(),
       onHandshake: () => handler,
       onClosedBeforeOpen,
@@ -348,7 +368,7 @@ export class SwarmNode extends EventEmitter {
     return conn;
   }
 
-  #track(conn: PeerConnection, socket: import('node:net').Socket): void {
+  #track(conn: PeerConnection, socket: Socket): void {
     this.#connections.add(conn);
     socket.once('close', () => this.#connections.delete(conn));
   }

@@ -41,8 +41,17 @@ import { type PieceHashFunction, pieceSize, verifyPiece } from './verify.ts';
 
 /** Bytes per block request (BEP 3's 2^14, what every client uses). */
 export const BLOCK_LENGTH = 16 * 1024;
-/** Largest block we serve; larger requests are refused (REJECT with BEP 6, else closed). */
+/** Largest block we serve to a standard peer; larger requests close the connection. */
 export const MAX_REQUEST_LENGTH = 16 * 1024;
+/**
+ * Largest request between shoal nodes, which say so in the extended handshake
+ * (`shoal_max_request`). Why: per-request costs (the REQUEST, its bookkeeping, a PIECE header,
+ * a socket write) dominated our CPU per byte at 16 KiB; 128 KiB divides them by 8. Standard
+ * clients never see it: they do not send the key, so they get and may send 16 KiB requests.
+ */
+export const WIDE_REQUEST_LENGTH = 128 * 1024;
+/** The extended-handshake key that carries WIDE_REQUEST_LENGTH. */
+const WIDE_REQUEST_KEY = 'shoal_max_request';
 /** Bytes a connection may have queued in its socket before the uploader waits for 'drain'. */
 const UPLOAD_HIGH_WATER = 256 * 1024;
 /** Start and bounds of a connection's request pipeline, in blocks. */
@@ -133,6 +142,7 @@ export interface TorrentSettings {
   readonly announceTimeoutMs: number;
   readonly random: () => number;
   readonly clientName: string;
+  readonly wideRequests: boolean;
 }
 
 /** What a torrent needs from the node that runs it. */
@@ -214,6 +224,8 @@ interface PeerState {
   readonly allowedFast: Set<number>;
   /** Our request pipeline depth for this peer, in blocks. */
   depth: number;
+  /** Bytes we ask this peer for per request: 16 KiB, or more if it accepts wide requests. */
+  requestLength: number;
   /** The peer's `reqq` (or the default): the most requests it queues. */
   requestCap: number;
   minRttMs: number;
@@ -474,6 +486,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       countedAsSource: false,
       allowedFast: new Set(),
       depth: INITIAL_PIPELINE,
+      requestLength: BLOCK_LENGTH,
       requestCap: DEFAULT_PEER_REQQ,
       minRttMs: Number.POSITIVE_INFINITY,
       unrequestedBytes: 0,
@@ -559,7 +572,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       case 'reject-request':
         this.#requireFast(peer, message.type);
         if (conn.takePending(message.index, message.begin)) {
-          this.#releaseRequest(peer, message.index, message.begin);
+          this.#releaseRequest(peer, message.index, message.begin, message.length);
           this.#fillAll();
         }
         return;
@@ -590,7 +603,9 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     this.#setSource(peer, false);
     for (const index of peer.has.indexes()) this.#availability[index]!--;
     if (!peer.isOrigin) this.#countInFlight(peer, -1);
-    for (const request of pending) this.#releaseRequest(peer, request.index, request.begin);
+    for (const request of pending) {
+      this.#releaseRequest(peer, request.index, request.begin, request.length);
+    }
     peer.uploadQueue.length = 0;
     if (this.#optimistic === peer) this.#optimistic = undefined;
     const known = peer.known ?? this.#knownById(peer.idHex);
@@ -671,7 +686,8 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     }
     peer.sentFirstMessage = true;
     if (conn.extended) {
-      const raw = new Map([['shoal_role', bstr(this.role)]]);
+      const raw = new Map<string, Uint8Array | number>([['shoal_role', bstr(this.role)]]);
+      if (this.#settings.wideRequests) raw.set(WIDE_REQUEST_KEY, WIDE_REQUEST_LENGTH);
       const handshake: ExtendedHandshake = {
         extensions: new Map([[UT_METADATA, OUR_UT_METADATA_ID]]),
         metadataSize: this.metainfo.infoBytes.length,
@@ -688,6 +704,16 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     peer.remoteUtMetadata = handshake.extensions?.get(UT_METADATA) ?? 0;
     if (handshake.requestQueueLength !== undefined) peer.requestCap = handshake.requestQueueLength;
     peer.depth = Math.min(peer.depth, this.#pipelineCap(peer));
+    const wide = handshake.raw?.get(WIDE_REQUEST_KEY);
+    if (
+      this.#settings.wideRequests &&
+      typeof wide === 'number' &&
+      Number.isSafeInteger(wide) &&
+      wide >= BLOCK_LENGTH
+    ) {
+      const blocks = Math.floor(Math.min(wide, WIDE_REQUEST_LENGTH) / BLOCK_LENGTH);
+      peer.requestLength = blocks * BLOCK_LENGTH;
+    }
     const role = handshake.raw?.get('shoal_role');
     const isOrigin = role instanceof Uint8Array && Buffer.from(role).toString() === 'origin';
     if (isOrigin !== peer.isOrigin) {
@@ -782,7 +808,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     if (peer.conn.fast) return;
     for (const request of [...peer.conn.pendingRequests()]) {
       peer.conn.takePending(request.index, request.begin);
-      this.#releaseRequest(peer, request.index, request.begin);
+      this.#releaseRequest(peer, request.index, request.begin, request.length);
     }
     this.#fillAll();
   }
@@ -804,7 +830,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     const choked = peer.peerChoking;
     if (choked && peer.allowedFast.size === 0) return;
     if (peer.snubbedUntil > performance.now()) return;
-    let free = peer.depth - peer.conn.pendingCount;
+    let free = this.#freeSlots(peer);
     if (free <= 0) return;
     const peerHas = choked
       ? (index: number) => peer.allowedFast.has(index) && peer.has.has(index)
@@ -871,14 +897,23 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     }
     const picks = pickEndgameBlocks(outstanding, {
       peerHas,
-      requestedFromPeer: (index, begin) => peer.conn.hasPending(index, begin),
+      requestedFromPeer: (index, begin) =>
+        this.#pieces.get(index)?.requesters[begin / BLOCK_LENGTH]?.includes(peer) === true,
       max: free,
       maxRequesters: this.#settings.endgameMaxRequesters,
     });
     for (const pick of picks) {
       const piece = this.#pieces.get(pick.index)!;
-      this.#requestBlock(peer, piece, pick.begin / BLOCK_LENGTH);
+      this.#requestRun(peer, piece, pick.begin / BLOCK_LENGTH, 1);
     }
+  }
+
+  /** Blocks of pipeline left for this peer (by bytes outstanding; its `reqq` caps requests). */
+  #freeSlots(peer: PeerState): number {
+    const byBytes = peer.depth - Math.ceil(peer.conn.pendingBytes / BLOCK_LENGTH);
+    const blocksPerRequest = peer.requestLength / BLOCK_LENGTH;
+    const byCount = (peer.requestCap - peer.conn.pendingCount) * blocksPerRequest;
+    return Math.min(byBytes, byCount);
   }
 
   #inEndgame(): boolean {
@@ -906,45 +941,68 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     return piece;
   }
 
-  /** Requests up to `free` unrequested blocks of `piece` from `peer`; returns what is left of `free`. */
+  /**
+   * Requests up to `free` unrequested blocks of `piece` from `peer`, consecutive ones in one
+   * request of up to the peer's request length; returns what is left of `free`.
+   */
   #requestBlocks(peer: PeerState, piece: PieceDownload, free: number): number {
-    for (let block = 0; block < piece.blockCount && free > 0 && piece.unrequested > 0; block++) {
-      if (piece.state[block] !== BlockState.Missing) continue;
-      this.#requestBlock(peer, piece, block);
-      free--;
+    const maxRun = peer.requestLength / BLOCK_LENGTH;
+    let block = 0;
+    while (block < piece.blockCount && free > 0 && piece.unrequested > 0) {
+      if (piece.state[block] !== BlockState.Missing) {
+        block++;
+        continue;
+      }
+      let count = 1;
+      while (
+        count < maxRun &&
+        count < free &&
+        block + count < piece.blockCount &&
+        piece.state[block + count] === BlockState.Missing
+      ) {
+        count++;
+      }
+      this.#requestRun(peer, piece, block, count);
+      free -= count;
+      block += count;
     }
     return free;
   }
 
-  #requestBlock(peer: PeerState, piece: PieceDownload, block: number): void {
+  /** One REQUEST for `count` blocks of `piece` from `block` on. */
+  #requestRun(peer: PeerState, piece: PieceDownload, block: number, count: number): void {
     const begin = block * BLOCK_LENGTH;
-    const length = Math.min(BLOCK_LENGTH, piece.length - begin);
-    if (piece.state[block] === BlockState.Missing) {
-      piece.state[block] = BlockState.Requested;
-      piece.unrequested--;
+    const length = Math.min(count * BLOCK_LENGTH, piece.length - begin);
+    for (let i = block; i < block + count; i++) {
+      if (piece.state[i] === BlockState.Missing) {
+        piece.state[i] = BlockState.Requested;
+        piece.unrequested--;
+      }
+      let requesters = piece.requesters[i];
+      if (!requesters) {
+        requesters = [];
+        piece.requesters[i] = requesters;
+      }
+      requesters.push(peer);
     }
-    let requesters = piece.requesters[block];
-    if (!requesters) {
-      requesters = [];
-      piece.requesters[block] = requesters;
-    }
-    requesters.push(peer);
     if (peer.conn.pendingCount === 0) peer.lastBlockAt = performance.now();
     peer.conn.request(piece.index, begin, length);
   }
 
-  /** `peer` will not deliver this block (rejected, cancelled, closed): free it for others. */
-  #releaseRequest(peer: PeerState, index: number, begin: number): void {
+  /** `peer` will not deliver these blocks (rejected, cancelled, closed): free them for others. */
+  #releaseRequest(peer: PeerState, index: number, begin: number, length: number): void {
     const piece = this.#pieces.get(index);
-    if (!piece) return;
-    const block = begin / BLOCK_LENGTH;
-    const requesters = piece.requesters[block];
-    if (!requesters) return;
-    const at = requesters.indexOf(peer);
-    if (at >= 0) requesters.splice(at, 1);
-    if (requesters.length === 0 && piece.state[block] === BlockState.Requested) {
-      piece.state[block] = BlockState.Missing;
-      piece.unrequested++;
+    if (!piece || begin % BLOCK_LENGTH !== 0) return;
+    const end = Math.min(piece.blockCount, Math.ceil((begin + length) / BLOCK_LENGTH));
+    for (let block = begin / BLOCK_LENGTH; block < end; block++) {
+      const requesters = piece.requesters[block];
+      if (!requesters) continue;
+      const at = requesters.indexOf(peer);
+      if (at >= 0) requesters.splice(at, 1);
+      if (requesters.length === 0 && piece.state[block] === BlockState.Requested) {
+        piece.state[block] = BlockState.Missing;
+        piece.unrequested++;
+      }
     }
   }
 
@@ -972,36 +1030,48 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       }
     }
     const piece = this.#pieces.get(index);
-    const block = begin / BLOCK_LENGTH;
+    const first = begin / BLOCK_LENGTH;
+    const end = begin + data.length;
     if (
       !piece ||
       piece.verifying ||
-      !Number.isInteger(block) ||
-      block >= piece.blockCount ||
-      data.length !== Math.min(BLOCK_LENGTH, piece.length - begin) ||
-      piece.state[block] === BlockState.Received
+      !Number.isInteger(first) ||
+      end > piece.length ||
+      // Whole blocks, or a run ending at the piece's end (its last block may be short).
+      (data.length % BLOCK_LENGTH !== 0 && end !== piece.length)
     ) {
-      // Unrequested, a duplicate from endgame, or for a piece already done: not used.
+      // Unrequested, or for a piece already done: not used.
       this.#wasted += data.length;
       this.#fillRequests(peer);
       return;
     }
-    piece.buffer.set(data, begin);
-    if (piece.state[block] === BlockState.Missing) piece.unrequested--;
-    piece.state[block] = BlockState.Received;
-    piece.received++;
-    piece.contributors.add(peer.host);
-    for (const other of piece.requesters[block] ?? []) {
-      if (other !== peer) other.conn.cancel(index, begin);
+    for (let block = first, at = 0; at < data.length; block++, at += BLOCK_LENGTH) {
+      const blockLength = Math.min(BLOCK_LENGTH, data.length - at);
+      if (piece.state[block] === BlockState.Received) {
+        // A duplicate from endgame.
+        this.#wasted += blockLength;
+        continue;
+      }
+      piece.buffer.set(
+        blockLength === data.length ? data : data.subarray(at, at + blockLength),
+        begin + at,
+      );
+      if (piece.state[block] === BlockState.Missing) piece.unrequested--;
+      piece.state[block] = BlockState.Received;
+      piece.received++;
+      for (const other of piece.requesters[block] ?? []) {
+        if (other !== peer) other.conn.cancel(index, block * BLOCK_LENGTH);
+      }
+      piece.requesters[block] = undefined;
     }
-    piece.requesters[block] = undefined;
+    piece.contributors.add(peer.host);
     if (piece.received === piece.blockCount) {
       piece.verifying = true;
       this.#guardAsync('verify', this.#verifyAndStore(piece));
     }
     // Top up in batches: a pass over the started pieces per block received cost more CPU
     // than the block itself, and the pipeline is deep enough to wait for a few free slots.
-    if (peer.depth - peer.conn.pendingCount >= REFILL_BATCH) this.#fillRequests(peer);
+    if (this.#freeSlots(peer) >= REFILL_BATCH) this.#fillRequests(peer);
   }
 
   async #verifyAndStore(piece: PieceDownload): Promise<void> {
@@ -1121,10 +1191,13 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     const { index, begin, length } = request;
     this.#checkIndex(index, 'request');
     const size = pieceSize(this.metainfo, index);
-    if (length === 0 || length > MAX_REQUEST_LENGTH || begin + length > size) {
+    // Wide requests only from peers we told we take them (the extended handshake).
+    const maxLength =
+      this.#settings.wideRequests && peer.conn.extended ? WIDE_REQUEST_LENGTH : MAX_REQUEST_LENGTH;
+    if (length === 0 || length > maxLength || begin + length > size) {
       throw new SwarmError(
         SwarmErrorCode.ProtocolViolation,
-        `request ${begin}+${length} outside piece ${index} of ${size} bytes (or over ${MAX_REQUEST_LENGTH})`,
+        `request ${begin}+${length} outside piece ${index} of ${size} bytes (or over ${maxLength})`,
       );
     }
     if (!this.#have.has(index)) {
@@ -1381,7 +1454,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     this.#log.debug({ infoHash: this.infoHash, peer: peer.host }, 'peer snubbed us');
     for (const request of [...peer.conn.pendingRequests()]) {
       peer.conn.cancel(request.index, request.begin);
-      this.#releaseRequest(peer, request.index, request.begin);
+      this.#releaseRequest(peer, request.index, request.begin, request.length);
     }
     peer.snubbedUntil = now + this.#settings.requestTimeoutMs;
     peer.depth = MIN_PIPELINE;

@@ -12,6 +12,7 @@ import {
   checkMessageLength,
   type DecodedMessage,
   decodeMessage,
+  MessageId,
   type MessageLimits,
 } from './messages.ts';
 
@@ -85,7 +86,8 @@ export function wireDecoderOptions(options: WireDecoderOptions = {}): Required<W
  *   WireError 'truncated'.
  * - Byte payloads (piece blocks, bitfields, extended payloads) are views into the pushed
  *   chunk when the frame lies within one chunk, else one new buffer per frame: do not
- *   reuse a chunk's memory after pushing it.
+ *   reuse a chunk's memory after pushing it. `pushTransient` is for chunks whose memory is
+ *   reused (a socket's read buffer).
  */
 export class WireDecoder {
   readonly #queue = new ByteQueue();
@@ -96,6 +98,13 @@ export class WireDecoder {
   #pendingLength = 0;
   #failure: WireError | undefined;
   #ended = false;
+  /**
+   * pushTransient's own buffers for a frame that spans chunks: one is filled while the
+   * other may still hold the piece block handed out by the previous call.
+   */
+  readonly #carries: Uint8Array[] = [EMPTY, EMPTY];
+  #carry = 0;
+  #carryLength = 0;
 
   constructor(options?: WireDecoderOptions) {
     const filled = wireDecoderOptions(options);
@@ -110,7 +119,7 @@ export class WireDecoder {
 
   /** Bytes received but not yet decoded (part of a handshake or frame). */
   get bufferedBytes(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#carryLength;
   }
 
   push(chunk: Uint8Array): WireEvent[] {
@@ -127,11 +136,120 @@ export class WireDecoder {
     return events;
   }
 
+  /**
+   * Like push, for a chunk whose memory the caller reuses as soon as this returns, such as a
+   * socket read buffer shared by every connection. Piece blocks in the returned events are
+   * views that stay valid only until the next call (copy them out while handling the
+   * events); every other payload is copied. An incomplete frame is kept in two buffers of
+   * the decoder's own, reused, so a steady stream of pieces allocates nothing per chunk.
+   * Why: a fresh buffer per socket read was enough garbage to keep V8 running full
+   * collections; see the swarm engine's notes.
+   */
+  pushTransient(chunk: Uint8Array): WireEvent[] {
+    this.#checkUsable();
+    if (this.#awaitingHandshake || this.#queue.length > 0) {
+      // The handshake (once per connection) takes the general path, on a copy.
+      const events = this.push(chunk.slice());
+      if (!this.#awaitingHandshake && this.#queue.length > 0) {
+        this.#pendingLength = 0;
+        this.#stash(this.#queue.take(this.#queue.length), 0);
+      }
+      return events;
+    }
+    const events: WireEvent[] = [];
+    try {
+      const offset = this.#carryLength > 0 ? this.#completeCarried(chunk, events) : 0;
+      this.#stash(chunk, this.#decodeWhole(chunk, offset, events));
+    } catch (error) {
+      if (error instanceof WireError) this.#failure = error;
+      throw error;
+    }
+    return events;
+  }
+
+  /** Frames that lie wholly in `chunk` from `offset`; returns where the first partial one starts. */
+  #decodeWhole(chunk: Uint8Array, offset: number, events: WireEvent[]): number {
+    while (chunk.length - offset >= LENGTH_PREFIX_BYTES) {
+      const length = readUint32(chunk, offset);
+      if (length === 0) {
+        events.push({ type: 'keep-alive' });
+        offset += LENGTH_PREFIX_BYTES;
+        continue;
+      }
+      if (chunk.length - offset <= LENGTH_PREFIX_BYTES) break;
+      checkMessageLength(chunk[offset + LENGTH_PREFIX_BYTES]!, length, this.#limits);
+      const end = offset + LENGTH_PREFIX_BYTES + length;
+      if (end > chunk.length) break;
+      events.push(this.#transientFrame(chunk.subarray(offset + LENGTH_PREFIX_BYTES, end)));
+      offset = end;
+    }
+    return offset;
+  }
+
+  /** Adds bytes from `chunk` to the carried partial frame; returns how many it used. */
+  #completeCarried(chunk: Uint8Array, events: WireEvent[]): number {
+    let used = this.#appendCarry(chunk, 0, LENGTH_PREFIX_BYTES);
+    if (this.#carryLength < LENGTH_PREFIX_BYTES) return used;
+    const carry = () => this.#carries[this.#carry]!;
+    const length = readUint32(carry(), 0);
+    if (length === 0) {
+      events.push({ type: 'keep-alive' });
+      this.#carryLength = 0;
+      return used;
+    }
+    used = this.#appendCarry(chunk, used, LENGTH_PREFIX_BYTES + 1);
+    if (this.#carryLength <= LENGTH_PREFIX_BYTES) return used;
+    checkMessageLength(carry()[LENGTH_PREFIX_BYTES]!, length, this.#limits);
+    used = this.#appendCarry(chunk, used, LENGTH_PREFIX_BYTES + length);
+    if (this.#carryLength < LENGTH_PREFIX_BYTES + length) return used;
+    events.push(this.#transientFrame(carry().subarray(LENGTH_PREFIX_BYTES, this.#carryLength)));
+    // The block just handed out stays intact: the next partial frame goes to the other buffer.
+    this.#carry ^= 1;
+    this.#carryLength = 0;
+    return used;
+  }
+
+  /** Copies bytes from `chunk[from..]` until the carry holds `target` bytes; returns the new offset. */
+  #appendCarry(chunk: Uint8Array, from: number, target: number): number {
+    const count = Math.min(target - this.#carryLength, chunk.length - from);
+    if (count <= 0) return from;
+    this.#reserveCarry(target);
+    this.#carries[this.#carry]!.set(chunk.subarray(from, from + count), this.#carryLength);
+    this.#carryLength += count;
+    return from + count;
+  }
+
+  /** Keeps `chunk[offset..]`, the start of a frame, in the carry buffer. */
+  #stash(chunk: Uint8Array, offset: number): void {
+    const rest = chunk.length - offset;
+    if (rest === 0) return;
+    // Room for the whole frame once its length is known and checked (rest > 4: checked).
+    const frame =
+      rest > LENGTH_PREFIX_BYTES ? LENGTH_PREFIX_BYTES + readUint32(chunk, offset) : rest;
+    this.#carryLength = 0;
+    this.#reserveCarry(frame);
+    this.#carries[this.#carry]!.set(chunk.subarray(offset), 0);
+    this.#carryLength = rest;
+  }
+
+  #reserveCarry(bytes: number): void {
+    const current = this.#carries[this.#carry]!;
+    if (current.length >= bytes) return;
+    const grown = new Uint8Array(bytes);
+    grown.set(current.subarray(0, this.#carryLength));
+    this.#carries[this.#carry] = grown;
+  }
+
+  /** A piece block stays a view (the caller copies it at once); anything else is copied. */
+  #transientFrame(frame: Uint8Array): DecodedMessage {
+    return decodeMessage(frame[0] === MessageId.Piece ? frame : frame.slice(), this.#utMetadataId);
+  }
+
   /** The stream has ended; throws WireError 'truncated' unless it ended between frames. */
   end(): void {
     this.#checkUsable();
     this.#ended = true;
-    const buffered = this.#queue.length;
+    const buffered = this.bufferedBytes;
     if (buffered > 0) {
       this.#failure = new WireError(
         WireErrorCode.Truncated,
