@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdir, readFile, symlink } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -18,6 +20,7 @@ import {
   SwarmErrorCode,
   TokenBucket,
 } from '../src/index.ts';
+import { SharedReadBuffer } from '../src/shared-read.ts';
 import { tempDir } from './helpers.ts';
 
 test('bitfield round-trips the wire layout and refuses bad lengths and spare bits', () => {
@@ -228,4 +231,56 @@ test('piece buffer pool: reuses whole buffers up to its idle cap, never a lent o
   assert.equal(pool.idleBytes, 3 * 1024);
   const { piece } = await hashing;
   assert.equal(piece.length, 2048);
+});
+
+test('shared read buffer: accepted and dialled sockets read through it, both ways, and the server still closes', async () => {
+  const shared = new SharedReadBuffer();
+  const payload = randomBytes(3 * 1024 * 1024);
+  const collect = () => {
+    const parts: Buffer[] = [];
+    let received = 0;
+    // The bytes are only valid during the call: keep a copy, as the decoder does.
+    const sink = {
+      onRead(bytes: Uint8Array) {
+        parts.push(Buffer.from(bytes));
+        received += bytes.length;
+        return true;
+      },
+    };
+    return { sink, bytes: () => Buffer.concat(parts), received: () => received };
+  };
+  const inbound = collect();
+  const outbound = collect();
+  let adopted: Socket | undefined;
+  const server = createServer({ pauseOnConnect: true }, (socket) => {
+    adopted = shared.adopt(socket, () => inbound.sink);
+    assert.ok(adopted, 'this Node exposes the socket internals adopt relies on');
+    adopted.write(payload);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  assert.ok(address && typeof address === 'object');
+  const client = connect({
+    host: '127.0.0.1',
+    port: address.port,
+    onread: shared.onread(() => outbound.sink),
+  });
+  await once(client, 'connect');
+  client.write(payload);
+  const deadline = Date.now() + 10_000;
+  while (
+    (inbound.received() < payload.length || outbound.received() < payload.length) &&
+    Date.now() < deadline
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.ok(inbound.bytes().equals(payload), 'the accepted side read every byte intact');
+  assert.ok(outbound.bytes().equals(payload), 'the dialling side read every byte intact');
+  client.destroy();
+  adopted?.destroy();
+  // server.close() waits for its connections: the re-wrapped socket must not hold it open.
+  await new Promise<void>((resolve, reject) =>
+    server.close((error) => (error ? reject(error) : resolve())),
+  );
 });
