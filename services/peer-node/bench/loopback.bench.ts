@@ -51,6 +51,47 @@ interface Result {
   originBytes: number;
   originCopies: number;
   peakRssMiB: number[];
+  /** CPU (user + system, every process of the system) from the start to the end of the transfer. */
+  cpuSeconds: number;
+}
+
+/** utime + stime of a process in seconds (USER_HZ = 100), or undefined once it is gone. */
+async function cpuSecondsOf(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU used by a set of processes from now on: sampled every 100 ms (a process that exits is
+ * counted up to its last sample), read out by `stop()`.
+ */
+function cpuMeter(pids: () => readonly number[]): { stop: () => Promise<number> } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  const sample = async () => {
+    for (const pid of pids()) {
+      const seconds = await cpuSecondsOf(pid);
+      if (seconds === undefined) continue;
+      if (!first.has(pid)) first.set(pid, seconds);
+      last.set(pid, seconds);
+    }
+  };
+  void sample();
+  const timer = setInterval(() => void sample(), 100);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await sample();
+      let total = 0;
+      for (const [pid, seconds] of last) total += seconds - (first.get(pid) ?? seconds);
+      return total;
+    },
+  };
 }
 
 async function vmHwmKiB(pid: number): Promise<number> {
@@ -95,6 +136,11 @@ async function runShoal(hook: AfterHook, file: string): Promise<Result> {
   });
   onCleanup(hook, () => sub.unsubscribe());
   await nc.flush();
+  const cpu = cpuMeter(() => [
+    ...nodes.map((node) => node.proc.pid),
+    store.proc.pid,
+    cluster.tracker.pid,
+  ]);
   const started = performance.now();
   nc.publish(
     subjects.distribute,
@@ -111,6 +157,7 @@ async function runShoal(hook: AfterHook, file: string): Promise<Result> {
     description: 'every peer-node to finish',
   });
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = await cpu.stop();
   step(`shoal: every node finished in ${seconds.toFixed(2)} s`);
   const failed = [...finished.values()].filter((report) => report.state !== 'complete');
   if (failed.length > 0) throw new Error(`peer-nodes failed: ${JSON.stringify(failed)}`);
@@ -124,7 +171,14 @@ async function runShoal(hook: AfterHook, file: string): Promise<Result> {
   for (const node of nodes) await node.proc.stop();
   await store.proc.stop();
   await cluster.tracker.stop();
-  return { system: 'shoal', seconds, originBytes, originCopies: originBytes / BYTES, peakRssMiB };
+  return {
+    system: 'shoal',
+    seconds,
+    originBytes,
+    originCopies: originBytes / BYTES,
+    peakRssMiB,
+    cpuSeconds,
+  };
 }
 
 async function aria2Rpc(port: number, method: string): Promise<unknown> {
@@ -179,7 +233,7 @@ async function runAria2(hook: AfterHook, dir: string, file: string): Promise<Res
   await writeFile(torrent, made.torrent);
   await writeFile(join(trackerDir, 'whitelist'), `${made.infoHashHex}\n`);
   // opentracker refuses to run as root: it chroots into its folder and drops to `nobody`.
-  await startProcess(
+  const tracker = await startProcess(
     opentracker,
     [
       '-i',
@@ -202,7 +256,7 @@ async function runAria2(hook: AfterHook, dir: string, file: string): Promise<Res
   const seedDir = join(dir, 'aria-seed');
   await mkdir(seedDir);
   await link(file, join(seedDir, 'artifact.bin'));
-  await startProcess(
+  const seed = await startProcess(
     aria2c,
     [
       ...aria2Args(seedDir, await freePort(), await freePort(), [
@@ -229,8 +283,9 @@ async function runAria2(hook: AfterHook, dir: string, file: string): Promise<Res
   await new Promise((resolve) => setTimeout(resolve, 1500));
 
   step(`aria2: seed ready; starting ${NODES} leechers`);
-  const started = performance.now();
   const leechers: ManagedProcess[] = [];
+  const cpu = cpuMeter(() => [seed.pid, tracker.pid, ...leechers.map((leecher) => leecher.pid)]);
+  const started = performance.now();
   for (let i = 0; i < NODES; i++) {
     const leechDir = join(dir, `aria-leech-${i}`);
     leechers.push(
@@ -268,6 +323,7 @@ async function runAria2(hook: AfterHook, dir: string, file: string): Promise<Res
     ),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = await cpu.stop();
   step(`aria2: every leecher exited after ${seconds.toFixed(2)} s`);
   clearInterval(sampler);
   exits.forEach((exit, i) => {
@@ -286,17 +342,25 @@ async function runAria2(hook: AfterHook, dir: string, file: string): Promise<Res
     originBytes,
     originCopies: originBytes / BYTES,
     peakRssMiB: leechers.map((leecher) => (peaks.get(leecher.pid) ?? 0) / 1024),
+    cpuSeconds,
   };
 }
 
 function table(results: Result[]): string {
   const rows = [
-    ['system', 'time (s)', 'origin sent (copies)', 'peak RSS per node (MiB): max / mean'],
+    [
+      'system',
+      'time (s)',
+      'origin sent (copies)',
+      'peak RSS per node (MiB): max / mean',
+      'CPU s (ms per MiB delivered)',
+    ],
     ...results.map((r) => [
       r.system,
       r.seconds.toFixed(2),
       `${(r.originBytes / MiB).toFixed(0)} MiB (${r.originCopies.toFixed(2)})`,
       `${Math.max(...r.peakRssMiB).toFixed(0)} / ${(r.peakRssMiB.reduce((a, b) => a + b, 0) / r.peakRssMiB.length).toFixed(0)}`,
+      `${r.cpuSeconds.toFixed(1)} (${((r.cpuSeconds * 1000) / ((BYTES * NODES) / MiB)).toFixed(2)})`,
     ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
