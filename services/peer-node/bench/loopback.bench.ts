@@ -6,6 +6,7 @@
 // Reported per system: wall time, bytes the origin sent (in copies of the file), peak RSS
 // (VmHWM) of each downloading process. Prints a table and one `BENCH_JSON {...}` line.
 // Run: pnpm --filter @shoal/peer-node bench   (SHOAL_BENCH_BYTES, default 1 GiB)
+import { execFileSync } from 'node:child_process';
 import { chmod, link, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,12 @@ const NODES = 8;
  * generation instead of 16 MiB keeps garbage buffers from piling up between scavenges.
  */
 const PEER_NODE_NODE_OPTIONS = process.env.SHOAL_BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1';
+
+/**
+ * The services run as the images run them, from compiled dist/ (SHOAL_BENCH_SOURCE=1: from
+ * the .ts sources, which costs each process ~17 MB more for type stripping).
+ */
+const RUN_BUILT = process.env.SHOAL_BENCH_SOURCE !== '1';
 
 /** Progress on stderr, so stdout keeps only the results. */
 function step(message: string): void {
@@ -387,6 +394,14 @@ function phase(): { hook: AfterHook; end: () => Promise<void> } {
 }
 
 async function main(): Promise<void> {
+  if (RUN_BUILT) {
+    step('building dist/ (turbo, cached after the first time)');
+    execFileSync('pnpm', ['turbo', 'run', 'build', '--output-logs=errors-only'], {
+      cwd: new URL('../../..', import.meta.url),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    process.env.SHOAL_RUN_BUILT = '1';
+  }
   const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
   const shoalPhase = phase();
   const aria2Phase = phase();
@@ -400,7 +415,7 @@ async function main(): Promise<void> {
     await aria2Phase.end();
     const results = [shoal, aria2];
     console.log(
-      `\n${NODES} nodes, ${(BYTES / MiB).toFixed(0)} MiB on loopback; peer-nodes with NODE_OPTIONS=${PEER_NODE_NODE_OPTIONS}\n`,
+      `\n${NODES} nodes, ${(BYTES / MiB).toFixed(0)} MiB on loopback; services from ${RUN_BUILT ? 'dist/' : 'sources'}; peer-nodes with NODE_OPTIONS=${PEER_NODE_NODE_OPTIONS}\n`,
     );
     console.log(table(results));
     const ratio = shoal.seconds / aria2.seconds;
@@ -411,7 +426,7 @@ async function main(): Promise<void> {
     };
     console.log(`\nshoal / aria2 time: ${ratio.toFixed(2)}; targets: ${JSON.stringify(verdict)}`);
     console.log(
-      `BENCH_JSON ${JSON.stringify({ bench: 'peer-node-loopback', bytes: BYTES, nodes: NODES, peerNodeNodeOptions: PEER_NODE_NODE_OPTIONS, results, timeRatio: ratio, targets: verdict })}`,
+      `BENCH_JSON ${JSON.stringify({ bench: 'peer-node-loopback', bytes: BYTES, nodes: NODES, built: RUN_BUILT, peerNodeNodeOptions: PEER_NODE_NODE_OPTIONS, results, timeRatio: ratio, targets: verdict })}`,
     );
   } finally {
     step('cleaning up');

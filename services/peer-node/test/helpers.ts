@@ -65,7 +65,12 @@ function node(
   t: AfterHook,
   ready: RegExp,
 ) {
-  return startProcess(process.execPath, ['--conditions=source', join(repoRoot, script)], {
+  // SHOAL_RUN_BUILT=1 (the benchmark): the compiled dist/ output, as the images run it.
+  const args =
+    process.env.SHOAL_RUN_BUILT === '1'
+      ? [join(repoRoot, script.replace('/src/', '/dist/').replace(/\.ts$/, '.js'))]
+      : ['--conditions=source', join(repoRoot, script)];
+  return startProcess(process.execPath, args, {
     name,
     cwd: repoRoot,
     env: { SHOAL_LOG_LEVEL: 'info', ...env },
