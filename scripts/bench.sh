@@ -21,6 +21,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 bash "$ROOT/scripts/setup.sh"
 source "$ROOT/scripts/env.sh"
+# shoal's services run from dist/, as the images run them (turbo caches the build).
+pnpm --dir "$ROOT" turbo run build --output-logs=errors-only
 cd "$ROOT/test"
 
 bench() { node --conditions=source bench/datacenter.ts "$@"; }
