@@ -62,7 +62,7 @@ const REASONS: Record<number, string> = {
   503: 'ServiceUnavailable',
 };
 
-function status(code: number, message: string, reason = REASONS[code] ?? 'Unknown') {
+export function status(code: number, message: string, reason = REASONS[code] ?? 'Unknown') {
   return {
     kind: 'Status',
     apiVersion: 'v1',
@@ -432,7 +432,7 @@ export class FakeKubeApi {
   }
 }
 
-interface Route {
+export interface Route {
   verb: string;
   apiGroup: string;
   resource: string;
@@ -447,7 +447,8 @@ const VERBS: Record<string, string> = {
   DELETE: 'delete',
 };
 
-function parseRoute(method: string, path: string): Route | undefined {
+/** The RBAC verb, group, resource and names of a request shoal makes; `undefined` for others. */
+export function parseRoute(method: string, path: string): Route | undefined {
   const scale = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets\/([^/]+)\/scale$/.exec(path);
   if (scale !== null && (method === 'GET' || method === 'PUT' || method === 'PATCH')) {
     return {
