@@ -8,7 +8,13 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Svcm } from '@nats-io/services';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  connect,
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import {
   AnnounceResponse,
   createSubjects,
@@ -63,12 +69,22 @@ function generatorSeconds(): number {
   return (usage.user + usage.system) / 1e6;
 }
 
-/** Runs `count` calls of `send`, `concurrency` at a time; `send` resolves false on a bad answer. */
-async function load(
+/**
+ * Sends one request: calls `done` exactly once, with true for a good answer, false for a bad
+ * one, or an error. `slot` (0 to concurrency - 1) is the in-flight slot the request holds.
+ */
+type Send = (i: number, slot: number, done: (ok: boolean, error?: unknown) => void) => void;
+
+/**
+ * Runs `count` calls of `send`, `concurrency` in flight: closed loop, callbacks only (no promise
+ * or timer per request), so the generator's own CPU per request stays small and the same for
+ * every row.
+ */
+function load(
   name: string,
   count: number,
   concurrency: number,
-  send: (i: number) => Promise<boolean>,
+  send: Send,
   charged: Charged,
 ): Promise<Result> {
   const cpuBefore = {
@@ -77,41 +93,117 @@ async function load(
     generator: generatorSeconds(),
   };
   const latencies = new Float64Array(count);
+  const startedAt = new Float64Array(count);
   let next = 0;
+  let finished = 0;
   let errors = 0;
   let firstError: unknown;
   const deadline = Date.now() + PHASE_TIMEOUT_MS;
   const started = performance.now();
-  const worker = async () => {
-    while (next < count && Date.now() < deadline) {
-      const i = next++;
-      const t0 = performance.now();
-      try {
-        if (!(await send(i))) errors++;
-      } catch (error) {
-        errors++;
-        firstError ??= error;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const end = () => {
+      if (settled) return;
+      settled = true;
+      const seconds = (performance.now() - started) / 1000;
+      if (finished < count) {
+        reject(
+          new Error(
+            `${name}: only ${finished} of ${count} announces within ${PHASE_TIMEOUT_MS} ms`,
+          ),
+        );
+        return;
       }
-      latencies[i] = performance.now() - t0;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  if (next < count)
-    throw new Error(`${name}: only ${next} of ${count} announces within ${PHASE_TIMEOUT_MS} ms`);
-  if (firstError !== undefined) console.error(`${name}: first error:`, firstError);
-  const sorted = latencies.slice().sort();
-  const pick = (q: number) => sorted[Math.min(count - 1, Math.floor(q * count))]!;
-  const perAnnounce = (before: number, after: number) =>
-    Math.round(((after - before) * 1e6) / count);
-  const serverNow = charged.servers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const cpuUs = {
-    server: perAnnounce(cpuBefore.server, serverNow),
-    nats: charged.nats === undefined ? 0 : perAnnounce(cpuBefore.nats, cpuSeconds(charged.nats)),
-    generator: perAnnounce(cpuBefore.generator, generatorSeconds()),
-  };
-  const rate = count / seconds;
-  return { name, count, errors, seconds, rate, p50ms: pick(0.5), p99ms: pick(0.99), cpuUs };
+      if (firstError !== undefined) console.error(`${name}: first error:`, firstError);
+      const sorted = latencies.slice().sort();
+      const pick = (q: number) => sorted[Math.min(count - 1, Math.floor(q * count))]!;
+      const perAnnounce = (before: number, after: number) =>
+        Math.round(((after - before) * 1e6) / count);
+      const serverNow = charged.servers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+      const cpuUs = {
+        server: perAnnounce(cpuBefore.server, serverNow),
+        nats:
+          charged.nats === undefined ? 0 : perAnnounce(cpuBefore.nats, cpuSeconds(charged.nats)),
+        generator: perAnnounce(cpuBefore.generator, generatorSeconds()),
+      };
+      const rate = count / seconds;
+      resolve({ name, count, errors, seconds, rate, p50ms: pick(0.5), p99ms: pick(0.99), cpuUs });
+    };
+    const timer = setTimeout(end, PHASE_TIMEOUT_MS + 1000);
+    const start = (slot: number) => {
+      if (next >= count || Date.now() > deadline) return;
+      const i = next++;
+      startedAt[i] = performance.now();
+      let called = false;
+      send(i, slot, (ok, error) => {
+        if (called) return;
+        called = true;
+        latencies[i] = performance.now() - startedAt[i]!;
+        if (!ok) {
+          errors++;
+          firstError ??= error;
+        }
+        if (++finished === count) {
+          clearTimeout(timer);
+          end();
+        } else start(slot);
+      });
+    };
+    for (let slot = 0; slot < Math.min(concurrency, count); slot++) start(slot);
+  });
+}
+
+/**
+ * Requests over NATS with one wildcard reply subscription per connection (reply subject
+ * `<inbox>.<i>`), instead of `nc.request`, which costs a promise, a timer and an Error per call.
+ * Replies later than `timeoutMs` count as errors (swept once a second).
+ */
+class NatsRequester {
+  readonly #conns: { nc: NatsConnection; inbox: string; sub: Subscription }[];
+  readonly #waiting = new Map<number, { at: number; done: (msg?: Msg, error?: Error) => void }>();
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(conns: NatsConnection[], timeoutMs: number) {
+    this.#conns = conns.map((nc) => {
+      const inbox = createInbox();
+      const sub = nc.subscribe(`${inbox}.*`, {
+        callback: (_error, msg) => {
+          const i = Number(msg.subject.slice(inbox.length + 1));
+          const waiter = this.#waiting.get(i);
+          if (waiter === undefined) return;
+          this.#waiting.delete(i);
+          if (msg.data.length === 0 && msg.headers?.code === 503) {
+            waiter.done(undefined, new Error('no responders'));
+          } else waiter.done(msg);
+        },
+      });
+      return { nc, inbox, sub };
+    });
+    this.#sweeper = setInterval(() => {
+      const cutoff = performance.now() - timeoutMs;
+      for (const [i, waiter] of this.#waiting) {
+        if (waiter.at > cutoff) break;
+        this.#waiting.delete(i);
+        waiter.done(undefined, new Error(`no reply within ${timeoutMs} ms`));
+      }
+    }, 1000);
+  }
+
+  request(
+    i: number,
+    subject: string,
+    payload: Uint8Array,
+    done: (msg?: Msg, error?: Error) => void,
+  ): void {
+    const { nc, inbox } = this.#conns[i % this.#conns.length]!;
+    this.#waiting.set(i, { at: performance.now(), done });
+    nc.publish(subject, payload, { reply: `${inbox}.${i}` });
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+    for (const { sub } of this.#conns) sub.unsubscribe();
+  }
 }
 
 const swarmOf = (space: number, i: number) => id(i % SWARMS, space);
@@ -152,20 +244,37 @@ async function natsLoad(
   charged: Charged,
 ): Promise<Result> {
   const subject = createSubjects().trackerAnnounce;
-  const warm = natsPayloads(space + 1, WARMUP);
-  const send = (payloads: Uint8Array[]) => async (i: number) => {
-    const reply = await conns[i % conns.length]!.request(subject, payloads[i]!, {
-      timeout: 10_000,
-    });
-    if (reply.headers?.get(SERVICE_ERROR_CODE_HEADER)) return false;
-    // Validate a sample of replies fully; the rest only for error headers, to keep the
-    // generator's own CPU use low.
-    if (i % SAMPLE_EVERY === 0)
-      decodeMessage(AnnounceResponse, reply.data, MAX_TRACKER_REPLY_BYTES);
-    return true;
-  };
-  await load(`${name} warmup`, WARMUP, CONCURRENCY, send(warm), charged);
-  return load(name, COUNT, CONCURRENCY, send(natsPayloads(space, COUNT)), charged);
+  const requester = new NatsRequester(conns, 10_000);
+  // Request ids restart at 0 in each phase; a phase starts after the previous one finished.
+  const send =
+    (payloads: Uint8Array[]): Send =>
+    (i, _slot, done) =>
+      requester.request(i, subject, payloads[i]!, (reply, error) => {
+        if (reply === undefined) return done(false, error);
+        if (reply.headers?.get(SERVICE_ERROR_CODE_HEADER)) return done(false);
+        // Validate a sample of replies fully; the rest only for error headers, to keep the
+        // generator's own CPU use low.
+        if (i % SAMPLE_EVERY === 0) {
+          try {
+            decodeMessage(AnnounceResponse, reply.data, MAX_TRACKER_REPLY_BYTES);
+          } catch (error) {
+            return done(false, error);
+          }
+        }
+        done(true);
+      });
+  try {
+    await load(
+      `${name} warmup`,
+      WARMUP,
+      CONCURRENCY,
+      send(natsPayloads(space + 1, WARMUP)),
+      charged,
+    );
+    return await load(name, COUNT, CONCURRENCY, send(natsPayloads(space, COUNT)), charged);
+  } finally {
+    requester.close();
+  }
 }
 
 /**
@@ -179,7 +288,7 @@ class HttpWorker {
   readonly #keepAlive: boolean;
   #socket: Socket | undefined;
   #buffer: Buffer = Buffer.alloc(0);
-  #waiter: { resolve: (body: Buffer) => void; reject: (error: Error) => void } | undefined;
+  #waiter: ((body?: Buffer, error?: Error) => void) | undefined;
 
   constructor(host: string, port: number, keepAlive: boolean) {
     this.#host = host;
@@ -187,14 +296,13 @@ class HttpWorker {
     this.#keepAlive = keepAlive;
   }
 
-  get(path: string): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
-      const socket = this.#socket ?? this.#connect();
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: ${this.#host}:${this.#port}\r\nConnection: ${this.#keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`,
-      );
-    });
+  /** One GET; `done` gets the body of a 200 answer, or an error. */
+  get(path: string, done: (body?: Buffer, error?: Error) => void): void {
+    this.#waiter = done;
+    const socket = this.#socket ?? this.#connect();
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${this.#host}:${this.#port}\r\nConnection: ${this.#keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`,
+    );
   }
 
   #connect(): Socket {
@@ -242,16 +350,16 @@ class HttpWorker {
       this.#socket = undefined;
     }
     if (!head.startsWith('HTTP/1.1 200') && !head.startsWith('HTTP/1.0 200')) {
-      waiter.reject(new Error(head.split('\r\n')[0]));
+      waiter(undefined, new Error(head.split('\r\n')[0]));
     } else {
-      waiter.resolve(body);
+      waiter(body);
     }
   }
 
   #fail(error: Error): void {
     const waiter = this.#waiter;
     this.#waiter = undefined;
-    waiter?.reject(error);
+    waiter?.(undefined, error);
   }
 
   close(): void {
@@ -267,27 +375,27 @@ async function httpLoad(
   charged: Charged,
 ): Promise<Result> {
   const url = new URL(base);
+  // One worker (one connection) per in-flight slot, like a browser's pool.
   const workers = Array.from(
     { length: CONCURRENCY },
     () => new HttpWorker(url.hostname, Number(url.port), keepAlive),
   );
-  let nextWorker = 0;
-  const free: HttpWorker[] = [...workers];
-  const send = (queries: string[]) => async (i: number) => {
-    // Each in-flight request holds one worker (one connection), like a browser's pool.
-    const worker = free.pop() ?? workers[nextWorker++ % workers.length]!;
-    try {
-      const body = await worker.get(queries[i]!);
-      if (body.subarray(0, 18).toString('latin1') === 'd14:failure reason') return false;
-      if (i % SAMPLE_EVERY === 0) {
-        const peers = (bdecode(new Uint8Array(body)) as BDict).get('peers');
-        if (!(peers instanceof Uint8Array) || peers.length % 6 !== 0) return false;
-      }
-      return true;
-    } finally {
-      free.push(worker);
-    }
-  };
+  const send =
+    (queries: string[]): Send =>
+    (i, slot, done) =>
+      workers[slot]!.get(queries[i]!, (body, error) => {
+        if (body === undefined) return done(false, error);
+        if (body.subarray(0, 18).toString('latin1') === 'd14:failure reason') return done(false);
+        if (i % SAMPLE_EVERY === 0) {
+          try {
+            const peers = (bdecode(new Uint8Array(body)) as BDict).get('peers');
+            if (!(peers instanceof Uint8Array) || peers.length % 6 !== 0) return done(false);
+          } catch (error) {
+            return done(false, error);
+          }
+        }
+        done(true);
+      });
   try {
     await load(
       `${name} warmup`,

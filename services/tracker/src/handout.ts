@@ -8,6 +8,25 @@ export interface PeerCandidate {
   /** Bytes the peer still needs; 0 means it is a seeder. */
   left: number;
   labels?: PeerLabels | undefined;
+  /**
+   * `selfKey(peerId, ip, port)`, if the holder computed it (the cache does, once per write):
+   * lets the policy see that a peer is not the requester without reading its id and address,
+   * which for a large swarm are mostly not in the CPU cache.
+   */
+  selfKey?: number | undefined;
+}
+
+/**
+ * A 31-bit hash of a peer's id and of its address: two peers with different keys differ in
+ * both, so neither can be the other (`isSelf` compares the strings only when keys match).
+ */
+export function selfKey(peerId: string, ip: string, port: number): number {
+  let id = 0x811c9dc5;
+  for (let i = 0; i < peerId.length; i++) id = Math.imul(id ^ peerId.charCodeAt(i), 0x01000193);
+  let address = Math.imul(0x811c9dc5 ^ port, 0x01000193);
+  for (let i = 0; i < ip.length; i++) address = Math.imul(address ^ ip.charCodeAt(i), 0x01000193);
+  // Low 16 bits from each: equal ids or equal addresses give equal halves.
+  return (((id >>> 16) & 0x7fff) << 16) | (address >>> 16);
 }
 
 /** The peer asking. */
@@ -85,62 +104,135 @@ export function localityTier(a: PeerLabels | undefined, b: PeerLabels | undefine
 function isSelf(requester: HandoutRequester, candidate: PeerCandidate): boolean {
   return (
     candidate.peerId === requester.peerId ||
-    (candidate.ip === requester.ip && candidate.port === requester.port)
+    (candidate.port === requester.port && candidate.ip === requester.ip)
   );
 }
 
-/**
- * Up to `want` members of `lists` (taken as one concatenated list) that `accept` takes,
- * uniformly at random, in random order. A short list is read whole; a long one is sampled at
- * random positions (bounded attempts), read whole only when sampling came up short.
- */
-function draw<P>(
-  lists: readonly (readonly P[])[],
-  accept: (peer: P) => boolean,
-  want: number,
-  random: () => number,
-): P[] {
-  let total = 0;
-  for (const list of lists) total += list.length;
-  if (want <= 0 || total === 0) return [];
-  if (total > 4 * want + 32) {
-    const at = (i: number): P => {
-      for (const list of lists) {
-        if (i < list.length) return list[i]!;
-        i -= list.length;
-      }
-      throw new RangeError('index past the lists');
-    };
-    const seen = new Set<P>();
-    const out: P[] = [];
-    for (let attempt = 0; attempt < 8 * want + 32 && out.length < want; attempt++) {
-      const peer = at(Math.floor(random() * total));
-      if (seen.has(peer)) continue;
-      seen.add(peer);
-      if (accept(peer)) out.push(peer);
+/** Which candidates a draw takes: not the requester, and (unless `tier` is -1) in that tier. */
+class Filter {
+  readonly requester: HandoutRequester;
+  readonly zone: string | undefined;
+  readonly rack: string | undefined;
+  readonly idHalf: number;
+  readonly addressHalf: number;
+  tier: -1 | 0 | 1 | 2 = -1;
+
+  constructor(requester: HandoutRequester) {
+    this.requester = requester;
+    this.zone = requester.labels?.zone;
+    this.rack = requester.labels?.rack;
+    const key = selfKey(requester.peerId, requester.ip, requester.port);
+    this.idHalf = key >>> 16;
+    this.addressHalf = key & 0xffff;
+  }
+
+  #isSelf(peer: PeerCandidate): boolean {
+    const key = peer.selfKey;
+    // Different id halves and different address halves: neither the id nor the address match.
+    if (key !== undefined && key >>> 16 !== this.idHalf && (key & 0xffff) !== this.addressHalf) {
+      return false;
     }
-    if (out.length >= want) return out;
+    return isSelf(this.requester, peer);
   }
-  // Exact: a partial Fisher-Yates shuffle, stopped as soon as enough were accepted.
-  const pool = lists.length === 1 ? lists[0]!.slice() : ([] as P[]).concat(...lists);
-  const out: P[] = [];
-  for (let i = 0; i < pool.length && out.length < want; i++) {
-    const j = i + Math.floor(random() * (pool.length - i));
-    const peer = pool[j]!;
-    pool[j] = pool[i]!;
-    if (accept(peer)) out.push(peer);
+
+  /**
+   * `localityTier(requester.labels, peer.labels) === tier && !isSelf(requester, peer)`, inlined
+   * and in this order: most candidates a draw looks at are refused on their tier, which reads
+   * only the labels (objects the cache shares between peers), before any address is compared.
+   */
+  accept(peer: PeerCandidate): boolean {
+    const tier = this.tier;
+    if (tier !== -1) {
+      const labels = peer.labels;
+      let own: 0 | 1 | 2 = 2;
+      if (labels !== undefined && this.requester.labels !== undefined) {
+        const { zone, rack } = this;
+        if (rack !== undefined && labels.rack === rack && labels.zone === zone) own = 0;
+        else if (zone !== undefined && labels.zone === zone) own = 1;
+      }
+      if (own !== tier) return false;
+    }
+    return !this.#isSelf(peer);
   }
-  return out;
+}
+
+const NONE: readonly never[] = [];
+
+/**
+ * Members of `list` (and `more`, as if appended) that `filter` accepts, uniformly at random
+ * and without repeats, one per `next()` call, so a caller alternating between two lists draws
+ * only what it hands out. A short list is shuffled as it is read (a partial Fisher-Yates over a
+ * copy); a long one is sampled at random positions for a bounded number of attempts, then read
+ * whole (minus what sampling already looked at) if that came up short. The work grows with
+ * `want`, not with the list.
+ */
+class Sampler<P extends PeerCandidate> {
+  readonly #list: readonly P[];
+  readonly #more: readonly P[];
+  readonly #filter: Filter;
+  readonly #random: () => number;
+  #pool: P[] | undefined;
+  #next = 0;
+  #seen: Set<P> | undefined;
+  #attempts: number;
+
+  constructor(
+    list: readonly P[],
+    filter: Filter,
+    want: number,
+    random: () => number,
+    more: readonly P[] = NONE,
+  ) {
+    this.#list = list;
+    this.#more = more;
+    this.#filter = filter;
+    this.#random = random;
+    if (list.length + more.length > 4 * want + 32) {
+      this.#seen = new Set();
+      this.#attempts = 8 * want + 32;
+    } else {
+      this.#attempts = 0;
+    }
+  }
+
+  next(): P | undefined {
+    const list = this.#list;
+    const more = this.#more;
+    const seen = this.#seen;
+    if (seen !== undefined) {
+      const total = list.length + more.length;
+      while (this.#attempts > 0) {
+        this.#attempts--;
+        const i = Math.floor(this.#random() * total);
+        const peer = i < list.length ? list[i]! : more[i - list.length]!;
+        if (seen.has(peer)) continue;
+        seen.add(peer);
+        if (this.#filter.accept(peer)) return peer;
+      }
+      this.#pool = list.concat(more).filter((peer) => !seen.has(peer));
+      this.#seen = undefined;
+    }
+    if (this.#pool === undefined) this.#pool = more.length === 0 ? list.slice() : list.concat(more);
+    const pool = this.#pool;
+    while (this.#next < pool.length) {
+      const i = this.#next++;
+      const j = i + Math.floor(this.#random() * (pool.length - i));
+      const peer = pool[j]!;
+      pool[j] = pool[i]!;
+      if (this.#filter.accept(peer)) return peer;
+    }
+    return undefined;
+  }
 }
 
 /**
  * `locality`: same rack first, then same zone, then anywhere. A seeder gets leechers first (it
  * needs nothing from other seeders), then seeders if room is left: a client that announces
- * `left=0` while it still fetches metadata from a magnet (aria2 does) must find somebody. A leecher gets, within each tier, seeders and leechers
- * alternately, seeder first: it always sees whole copies and partial peers both, so load
- * spreads over the swarm instead of piling on the origin. Peers are chosen at random within a
- * tier so that different requesters get different peers. The work grows with `numWant`, not
- * with the swarm.
+ * `left=0` while it still fetches metadata from a magnet (aria2 does) must find somebody. A
+ * leecher gets, within each tier, seeders and leechers alternately, seeder first: it always
+ * sees whole copies and partial peers both, so load spreads over the swarm instead of piling
+ * on the origin. Peers are chosen at random within a tier so that different requesters get
+ * different peers. The work grows with `numWant`, not with the swarm.
  */
 export const localityHandout: HandoutPolicy = <P extends PeerCandidate>(
   requester: HandoutRequester,
@@ -148,39 +240,50 @@ export const localityHandout: HandoutPolicy = <P extends PeerCandidate>(
   numWant: number,
   random: () => number,
 ): P[] => {
-  if (numWant <= 0) return [];
-  const { zone, rack } = requester.labels ?? {};
+  const out: P[] = [];
+  if (numWant <= 0) return out;
+  const filter = new Filter(requester);
+  const { zone, rack } = filter;
   const tiers: [Scope, 0 | 1 | 2][] = [];
   if (rack !== undefined) tiers.push([{ kind: 'rack', zone, rack }, 0]);
   if (zone !== undefined) tiers.push([{ kind: 'zone', zone }, 1]);
-  tiers.push([{ kind: 'all' }, 2]);
-  const out: P[] = [];
+  tiers.push([ALL, 2]);
   for (const [scope, tier] of tiers) {
     const room = numWant - out.length;
     if (room <= 0) break;
-    const accept = (peer: P) =>
-      localityTier(requester.labels, peer.labels) === tier && !isSelf(requester, peer);
+    filter.tier = tier;
     const seeders =
-      requester.left === 0 ? [] : draw([swarm.list(true, scope)], accept, room, random);
-    const leechers = draw([swarm.list(false, scope)], accept, room, random);
-    let s = 0;
-    let l = 0;
-    while (out.length < numWant && (s < seeders.length || l < leechers.length)) {
-      if (s < seeders.length) out.push(seeders[s++]!);
-      if (out.length < numWant && l < leechers.length) out.push(leechers[l++]!);
+      requester.left === 0 ? undefined : new Sampler(swarm.list(true, scope), filter, room, random);
+    const leechers = new Sampler(swarm.list(false, scope), filter, room, random);
+    let more = true;
+    while (more && out.length < numWant) {
+      more = false;
+      const seeder = seeders?.next();
+      if (seeder !== undefined) {
+        out.push(seeder);
+        more = true;
+      }
+      if (out.length >= numWant) break;
+      const leecher = leechers.next();
+      if (leecher !== undefined) {
+        out.push(leecher);
+        more = true;
+      }
     }
   }
   if (requester.left === 0 && out.length < numWant) {
-    const fill = draw(
-      [swarm.list(true, { kind: 'all' })],
-      (peer) => !isSelf(requester, peer),
-      numWant - out.length,
-      random,
-    );
-    out.push(...fill);
+    filter.tier = -1;
+    const fill = new Sampler(swarm.list(true, ALL), filter, numWant - out.length, random);
+    while (out.length < numWant) {
+      const peer = fill.next();
+      if (peer === undefined) break;
+      out.push(peer);
+    }
   }
   return out;
 };
+
+const ALL: Scope = { kind: 'all' };
 
 /** `random`: any peers but the requester, uniformly; the baseline to compare locality with. */
 export const randomHandout: HandoutPolicy = <P extends PeerCandidate>(
@@ -189,9 +292,17 @@ export const randomHandout: HandoutPolicy = <P extends PeerCandidate>(
   numWant: number,
   random: () => number,
 ): P[] => {
-  if (numWant <= 0) return [];
-  const all = [swarm.list(true, { kind: 'all' }), swarm.list(false, { kind: 'all' })];
-  return draw(all, (peer) => !isSelf(requester, peer), numWant, random);
+  const out: P[] = [];
+  if (numWant <= 0) return out;
+  const seeders = swarm.list(true, ALL);
+  const leechers = swarm.list(false, ALL);
+  const sampler = new Sampler(seeders, new Filter(requester), numWant, random, leechers);
+  while (out.length < numWant) {
+    const peer = sampler.next();
+    if (peer === undefined) break;
+    out.push(peer);
+  }
+  return out;
 };
 
 /** Policies by the name `SHOAL_TRACKER_HANDOUT_POLICY` selects. */

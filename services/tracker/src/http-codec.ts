@@ -2,11 +2,10 @@
 // bencoded replies. Pure: strings and bytes in, requests and bytes out.
 import {
   type AnnounceEvent,
-  AnnounceRequest,
+  type AnnounceRequest,
   type AnnounceResponse,
   bytesToHex,
   DEFAULT_NUMWANT,
-  describeIssues,
   hexToBytes,
   MAX_NUMWANT_ACCEPTED,
   MAX_SCRAPE_INFOHASHES,
@@ -15,6 +14,7 @@ import {
 import { type BDict, type BValue, bencode, bkey, bstr } from '@shoal/protocol';
 import { badRequest } from './errors.ts';
 import { ipv4Bytes, ipv6Bytes } from './ip.ts';
+import { validateAnnounce } from './validate.ts';
 
 /** Most parameters read from one query string; real clients send about 15. */
 const MAX_QUERY_PARAMS = 2 * MAX_SCRAPE_INFOHASHES + 32;
@@ -159,14 +159,11 @@ export function parseAnnounceQuery(
       throw badRequest(`unknown event ${JSON.stringify(eventText.slice(0, 32))}`);
   }
   const candidate = { infoHash, peerId, ip: sourceIp, port, uploaded, downloaded, left, numWant };
-  const parsed = AnnounceRequest.safeParse(
-    event === undefined ? candidate : { ...candidate, event },
-  );
-  if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+  const request = validateAnnounce(event === undefined ? candidate : { ...candidate, event });
   const compactBytes = single(params, 'compact');
   const noPeerIdBytes = single(params, 'no_peer_id');
   return {
-    request: parsed.data,
+    request,
     compact: compactBytes === undefined || latin1.decode(compactBytes) !== '0',
     noPeerId: noPeerIdBytes !== undefined && latin1.decode(noPeerIdBytes) === '1',
   };
@@ -219,11 +216,43 @@ export interface EncodablePeer {
   compact?: Uint8Array;
 }
 
-/** Bencoded announce reply: compact `peers` (6 bytes per IPv4 peer) and `peers6` (18 bytes per IPv6 peer), or a list of dictionaries. */
+/**
+ * Bencoded announce reply: compact `peers` (6 bytes per IPv4 peer) and `peers6` (18 bytes per
+ * IPv6 peer), or a list of dictionaries. The compact form (what clients ask for by default) is
+ * written directly, byte for byte what `bencode` writes for the same dictionary.
+ */
 export function encodeAnnounceReply(
   reply: Omit<AnnounceResponse, 'peers'> & { peers: readonly EncodablePeer[] },
   options: { compact: boolean; noPeerId: boolean },
 ): Uint8Array {
+  if (options.compact) {
+    let v4 = 0;
+    let v6 = 0;
+    const packed: Uint8Array[] = [];
+    for (const peer of reply.peers) {
+      const bytes = peer.compact ?? compactPeer(peer.ip, peer.port);
+      packed.push(bytes);
+      if (bytes.length === 6) v4 += 6;
+      else v6 += bytes.length;
+    }
+    // Keys in ascending byte order, as bencode requires.
+    const head = `d8:completei${reply.complete}e10:downloadedi${reply.downloaded}e10:incompletei${reply.incomplete}e8:intervali${reply.interval}e12:min intervali${reply.minInterval}e5:peers${v4}:`;
+    const middle = `6:peers6${v6}:`;
+    const out = Buffer.allocUnsafe(head.length + v4 + middle.length + v6 + 1);
+    let at = out.write(head, 0, 'latin1');
+    let at6 = at + v4 + out.write(middle, at + v4, 'latin1');
+    for (const bytes of packed) {
+      if (bytes.length === 6) {
+        out.set(bytes, at);
+        at += 6;
+      } else {
+        out.set(bytes, at6);
+        at6 += bytes.length;
+      }
+    }
+    out[at6] = 0x65; // e
+    return out;
+  }
   const dict: BDict = new Map<string, BValue>([
     ['interval', reply.interval],
     ['min interval', reply.minInterval],
@@ -231,28 +260,17 @@ export function encodeAnnounceReply(
     ['incomplete', reply.incomplete],
     ['downloaded', reply.downloaded],
   ]);
-  if (options.compact) {
-    const v4: Uint8Array[] = [];
-    const v6: Uint8Array[] = [];
-    for (const peer of reply.peers) {
-      const packed = peer.compact ?? compactPeer(peer.ip, peer.port);
-      (packed.length === 6 ? v4 : v6).push(packed);
-    }
-    dict.set('peers', Buffer.concat(v4));
-    dict.set('peers6', Buffer.concat(v6));
-  } else {
-    dict.set(
-      'peers',
-      reply.peers.map((peer) => {
-        const entry: BDict = new Map<string, BValue>([
-          ['ip', bstr(peer.ip)],
-          ['port', peer.port],
-        ]);
-        if (!options.noPeerId) entry.set('peer id', hexToBytes(peer.peerId));
-        return entry;
-      }),
-    );
-  }
+  dict.set(
+    'peers',
+    reply.peers.map((peer) => {
+      const entry: BDict = new Map<string, BValue>([
+        ['ip', bstr(peer.ip)],
+        ['port', peer.port],
+      ]);
+      if (!options.noPeerId) entry.set('peer id', hexToBytes(peer.peerId));
+      return entry;
+    }),
+  );
   return bencode(dict);
 }
 

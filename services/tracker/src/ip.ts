@@ -8,7 +8,7 @@ import { isIPv4, isIPv6 } from 'node:net';
  */
 export function canonicalPeerIp(text: string): string | undefined {
   if (isIPv4(text)) {
-    const first = Number(text.split('.')[0]);
+    const first = Number(text.slice(0, text.indexOf('.')));
     if (text === '0.0.0.0' || first >= 224) return undefined;
     return text;
   }

@@ -19,7 +19,7 @@ import { RateLimiter } from './rate-limit.ts';
 import { StatsPublisher } from './stats.ts';
 import { SwarmCache } from './swarm-cache.ts';
 import { SwarmStore } from './swarm-store.ts';
-import { type SwarmWriter, Tracker } from './tracker.ts';
+import { refreshAfterMs, type SwarmWriter, Tracker } from './tracker.ts';
 
 const { version } = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -54,6 +54,7 @@ async function main(config: TrackerConfig): Promise<void> {
     maxPeersPerSwarm: config.maxPeersPerSwarm,
     maxSwarms: config.maxSwarms,
     maxInflight: config.maxInflight,
+    refreshAfterMs: refreshAfterMs(config.peerTtlMs, config.intervalS * 1000),
     isReady: () => readiness.ready,
   });
   const http = await startHttpServer({
@@ -103,10 +104,18 @@ async function main(config: TrackerConfig): Promise<void> {
     leaseTtlMs: 3 * config.statsIntervalMs,
     cache,
     logger,
+    maxUnacknowledged: config.maxInflight,
   });
   const opened = store;
   readiness.set('kv', true);
-  shutdown.add('store', () => opened.close());
+  // Runs after the service stopped taking requests and before NATS drains: the writes still
+  // behind get sent and acknowledged (bounded wait) before the connection goes.
+  shutdown.add('store', async () => {
+    const unacknowledged = opened.unacknowledged;
+    if (!(await opened.close(2000))) {
+      logger.warn({ unacknowledged }, 'some peer writes were not acknowledged before shutdown');
+    }
+  });
   await opened.watch();
   readiness.set('state', true);
 
@@ -138,6 +147,7 @@ async function main(config: TrackerConfig): Promise<void> {
     logger,
     replicaId: config.replicaId,
     version,
+    sendWrites: () => opened.sendSoon(),
   });
   shutdown.add('nats service', () => service.stop());
 

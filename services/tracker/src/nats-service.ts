@@ -1,7 +1,6 @@
 import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
-  AnnounceRequest,
   BusError,
   decodeMessage,
   type ErrorReply,
@@ -12,12 +11,13 @@ import {
   TRACKER_SERVICE_NAME,
 } from '@shoal/bus';
 import type { Logger } from '@shoal/service-kit';
-import { PublishError } from './acked-publisher.ts';
 import { badRequest, TrackerError, TrackerErrorCode } from './errors.ts';
 import { canonicalPeerIp } from './ip.ts';
 import type { TrackerMetrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { announceResultJson, type Tracker } from './tracker.ts';
+import { type AnnounceResult, announceReplyBytes, type Tracker } from './tracker.ts';
+import { decodeAnnounce } from './validate.ts';
+import { PublishError } from './write-behind.ts';
 
 const encoder = new TextEncoder();
 
@@ -29,6 +29,11 @@ export interface NatsServiceOptions {
   logger: Logger;
   replicaId: string;
   version: string;
+  /**
+   * Called after each announce handled: sends the writes it queued with the replies of this
+   * turn (`SwarmStore.sendSoon`).
+   */
+  sendWrites?: () => void;
 }
 
 /**
@@ -50,32 +55,31 @@ export async function startNatsService(
     metadata: { replica: options.replicaId },
   });
 
-  const reply = async (
-    kind: 'announce' | 'scrape',
-    msg: ServiceMsg,
-    work: () => Promise<string> | string,
-  ) => {
-    const started = performance.now();
-    let outcome = 'ok';
-    try {
-      msg.respond(encoder.encode(await work()));
-    } catch (error) {
-      const failure = toTrackerError(error);
-      outcome = failure.code;
-      if (failure.code === TrackerErrorCode.Internal) {
-        logger.error({ err: error, kind }, 'request failed');
-      }
-      const body: ErrorReply = { error: { code: failure.code, message: failure.message } };
-      // Header values are one line; the full message is in the JSON body.
-      msg.respondError(
-        failure.status,
-        failure.message.replace(/[\r\n]+/g, ' ').slice(0, 200),
-        encoder.encode(JSON.stringify(body)),
-      );
+  const fail = (kind: 'announce' | 'scrape', msg: ServiceMsg, error: unknown): string => {
+    const failure = toTrackerError(error);
+    if (failure.code === TrackerErrorCode.Internal) {
+      logger.error({ err: error, kind }, 'request failed');
     }
-    metrics.recordRequest('nats', kind, outcome, (performance.now() - started) / 1000);
+    const body: ErrorReply = { error: { code: failure.code, message: failure.message } };
+    // Header values are one line; the full message is in the JSON body.
+    msg.respondError(
+      failure.status,
+      failure.message.replace(/[\r\n]+/g, ' ').slice(0, 200),
+      encoder.encode(JSON.stringify(body)),
+    );
+    return failure.code;
+  };
+  const announced = (msg: ServiceMsg, started: number, result: AnnounceResult) => {
+    msg.respond(announceReplyBytes(result));
+    metrics.recordRequest('nats', 'announce', 'ok', (performance.now() - started) / 1000);
+  };
+  const failed = (msg: ServiceMsg, started: number, error: unknown) => {
+    const outcome = fail('announce', msg, error);
+    metrics.recordRequest('nats', 'announce', outcome, (performance.now() - started) / 1000);
   };
 
+  // Called for every announce: no promise unless the tracker has to wait for KV (`stopped`, a
+  // first completion); a regular announce is answered within the handler.
   service.addEndpoint('announce', {
     subject: subjects.trackerAnnounce,
     handler: (error, msg) => {
@@ -83,20 +87,38 @@ export async function startNatsService(
         logger.error({ err: error }, 'announce endpoint failed');
         return;
       }
-      void reply('announce', msg, async () => {
-        const request = decodeMessage(AnnounceRequest, msg.data, MAX_TRACKER_REQUEST_BYTES);
+      const started = performance.now();
+      let result: AnnounceResult | Promise<AnnounceResult>;
+      try {
+        const request = decodeAnnounce(msg.data);
         const ip = canonicalPeerIp(request.ip);
         if (ip === undefined)
           throw badRequest(`ip ${request.ip} is not a reachable unicast address`);
         // Per peer and swarm: a node announcing many swarms at start is not one flooding one.
-        if (!limiter.take(`${request.infoHash}.${request.peerId}`)) {
+        if (limiter.enabled && !limiter.take(`${request.infoHash}.${request.peerId}`)) {
           throw new TrackerError(
             TrackerErrorCode.RateLimited,
             `peer ${request.peerId} announces swarm ${request.infoHash} too often`,
           );
         }
-        return announceResultJson(await tracker.announce({ ...request, ip }));
-      });
+        request.ip = ip;
+        result = tracker.announce(request);
+        options.sendWrites?.();
+      } catch (error) {
+        failed(msg, started, error);
+        return;
+      }
+      if (result instanceof Promise) {
+        result
+          .then(
+            (done) => announced(msg, started, done),
+            (error: unknown) => failed(msg, started, error),
+          )
+          // Replying fails only when the connection is closed (shutdown): nobody to tell.
+          .catch((error: unknown) => logger.warn({ err: error }, 'announce reply not sent'));
+      } else {
+        announced(msg, started, result);
+      }
     },
   });
   service.addEndpoint('scrape', {
@@ -106,10 +128,15 @@ export async function startNatsService(
         logger.error({ err: error }, 'scrape endpoint failed');
         return;
       }
-      void reply('scrape', msg, () => {
+      const started = performance.now();
+      let outcome = 'ok';
+      try {
         const request = decodeMessage(ScrapeRequest, msg.data, MAX_TRACKER_REQUEST_BYTES);
-        return JSON.stringify({ swarms: tracker.scrape(request.infoHashes) });
-      });
+        msg.respond(encoder.encode(JSON.stringify({ swarms: tracker.scrape(request.infoHashes) })));
+      } catch (error) {
+        outcome = fail('scrape', msg, error);
+      }
+      metrics.recordRequest('nats', 'scrape', outcome, (performance.now() - started) / 1000);
     },
   });
   return service;

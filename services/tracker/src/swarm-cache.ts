@@ -1,5 +1,12 @@
 import type { PeerLabels } from '@shoal/bus';
-import { type PeerCandidate, type Scope, type SwarmView, scopeKey, scopesOf } from './handout.ts';
+import {
+  type PeerCandidate,
+  type Scope,
+  type SwarmView,
+  scopeKey,
+  scopesOf,
+  selfKey,
+} from './handout.ts';
 import { compactPeer } from './http-codec.ts';
 
 /** What the tracker stores per peer (JSON in the KV value under `<infohash>.<peerid>`). */
@@ -14,13 +21,22 @@ export interface PeerRecord {
 
 /** A peer as the cache holds it, with its entry in NATS announce replies pre-serialised. */
 export interface CachedPeer extends PeerCandidate {
-  /** `AnnouncedPeer` as JSON, built once per write instead of once per reply that lists it. */
-  json: string;
+  infoHash: string;
+  /** `AnnouncedPeer` as UTF-8 JSON, built once per write instead of once per reply listing it. */
+  json: Uint8Array;
   /** BEP 23 / BEP 7 compact form, likewise built once per write. */
   compact: Uint8Array;
+  /** KV revision of the record; 0 while this replica's own write has not come back yet. */
   revision: number;
   /** When the record was written (ms); it expires `ttlMs` later, as the KV message does. */
   writtenAt: number;
+  /**
+   * The KV value this replica wrote for the peer and has not yet seen come back through the
+   * watch (`undefined` once it has, or for records learnt from the watch).
+   */
+  pending: Uint8Array | undefined;
+  /** Keys of the scopes the peer belongs to (`scopeKey`), shared by peers with equal labels. */
+  scopes: readonly string[];
   /** Where the peer sits in its swarm's index lists, for removal in constant time. */
   memberships: Membership[];
 }
@@ -63,7 +79,15 @@ export interface SwarmSnapshot extends SwarmSummary {
 }
 
 const NO_PEERS: readonly CachedPeer[] = [];
+const ALL_ONLY: readonly string[] = [scopeKey({ kind: 'all' })];
 const EMPTY_VIEW: SwarmView<CachedPeer> = { list: () => NO_PEERS };
+const utf8 = new TextEncoder();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * This replica's copy of the swarm state, fed by the KV watch and by its own writes. Every
@@ -71,9 +95,19 @@ const EMPTY_VIEW: SwarmView<CachedPeer> = { list: () => NO_PEERS };
  * two feeds can arrive in any order. The KV bucket expires records by age without telling
  * watchers; peers are kept in write order, so each read first drops the expired ones from the
  * front, and counts are kept up to date on every change: no read scans the whole swarm.
+ *
+ * This replica's own writes go in at once (`putOwn`), before KV has them, marked pending with
+ * the value written. The watch delivers in stream order, so until that value comes back every
+ * other change the watch delivers for the peer is older and is ignored; when it comes back the
+ * record just takes its revision, with nothing to decode.
  */
 export class SwarmCache {
   readonly #swarms = new Map<string, Swarm>();
+  /**
+   * One labels object per distinct (zone, rack, host), shared by the peers that have it, with
+   * the keys of its scopes.
+   */
+  readonly #labels = new Map<string, { labels: PeerLabels; scopes: readonly string[] }>();
   readonly #ttlMs: number;
   readonly #now: () => number;
 
@@ -124,8 +158,7 @@ export class SwarmCache {
   }
 
   #index(swarm: Swarm, peer: CachedPeer): void {
-    for (const scope of scopesOf(peer.labels)) {
-      const key = scopeKey(scope);
+    for (const key of peer.scopes) {
       let entry = swarm.lists.get(key);
       if (entry === undefined) {
         entry = { seeders: [], leechers: [] };
@@ -168,26 +201,133 @@ export class SwarmCache {
     const swarm = this.#swarm(infoHash);
     const current = swarm.peers.get(peerId);
     if (current !== undefined) {
-      if (current.revision >= revision) return;
+      if (current.pending !== undefined || current.revision >= revision) return;
       this.#remove(swarm, current);
     }
+    this.#insert(swarm, infoHash, peerId, record, revision, writtenAt, undefined);
+  }
+
+  /**
+   * This replica's own write of `value` (the record's KV value), before KV has acknowledged or
+   * delivered it: it replaces whatever the cache holds for the peer. Returns the cached peer.
+   */
+  putOwn(
+    infoHash: string,
+    peerId: string,
+    record: PeerRecord,
+    value: Uint8Array,
+    writtenAt: number,
+  ): CachedPeer {
+    const swarm = this.#swarm(infoHash);
+    const current = swarm.peers.get(peerId);
+    if (current !== undefined) this.#remove(swarm, current);
+    return this.#insert(swarm, infoHash, peerId, record, 0, writtenAt, value);
+  }
+
+  /**
+   * A PUT the KV watch delivered. The replica's own pending write coming back only takes its
+   * revision; anything else is decoded (by `decode`, `undefined` for a malformed value) unless
+   * the cache holds something newer.
+   */
+  watchedPut(
+    infoHash: string,
+    peerId: string,
+    revision: number,
+    value: Uint8Array,
+    createdAt: () => number,
+    decode: (value: Uint8Array) => PeerRecord | undefined,
+  ): void {
+    const current = this.#swarms.get(infoHash)?.peers.get(peerId);
+    if (current !== undefined) {
+      if (current.pending !== undefined) {
+        // Delivered before our own write came back: it is older than ours.
+        if (sameBytes(current.pending, value)) {
+          current.pending = undefined;
+          current.revision = revision;
+        }
+        return;
+      }
+      if (current.revision >= revision) return;
+    }
+    const record = decode(value);
+    if (record !== undefined) this.putPeer(infoHash, peerId, record, revision, createdAt());
+  }
+
+  /** Forgets an own write that KV refused or never acknowledged, unless it was replaced since. */
+  dropOwn(infoHash: string, peer: CachedPeer): void {
+    const swarm = this.#swarms.get(infoHash);
+    if (swarm === undefined || swarm.peers.get(peer.peerId) !== peer || peer.revision > 0) return;
+    this.#remove(swarm, peer);
+    this.#live(infoHash);
+  }
+
+  /**
+   * After the watch restarts it replays the current state, in which an own write may already
+   * have been overwritten: stop waiting for any write to come back, and let the replay decide.
+   */
+  forgetPending(): void {
+    for (const swarm of this.#swarms.values()) {
+      for (const peer of swarm.peers.values()) peer.pending = undefined;
+    }
+  }
+
+  /**
+   * The shared copy of `labels`. A fleet has few distinct label sets (one per host at most), so
+   * the peer handout, which compares labels of many peers per announce, reads a few objects
+   * that stay in the CPU cache instead of one object per peer. Bounded; a reset only loses
+   * sharing.
+   */
+  #shared(
+    labels: PeerLabels | undefined,
+  ): { labels: PeerLabels; scopes: readonly string[] } | undefined {
+    if (labels === undefined) return undefined;
+    const { zone, rack, host } = labels;
+    const key = `${zone ?? ''}\u0000${rack ?? ''}\u0000${host ?? ''}\u0000${(zone === undefined ? 0 : 1) | (rack === undefined ? 0 : 2) | (host === undefined ? 0 : 4)}`;
+    let shared = this.#labels.get(key);
+    if (shared === undefined) {
+      if (this.#labels.size >= 100_000) this.#labels.clear();
+      const copy: PeerLabels = {};
+      if (zone !== undefined) copy.zone = zone;
+      if (rack !== undefined) copy.rack = rack;
+      if (host !== undefined) copy.host = host;
+      shared = { labels: copy, scopes: scopesOf(copy).map(scopeKey) };
+      this.#labels.set(key, shared);
+    }
+    return shared;
+  }
+
+  #insert(
+    swarm: Swarm,
+    infoHash: string,
+    peerId: string,
+    record: PeerRecord,
+    revision: number,
+    writtenAt: number,
+    pending: Uint8Array | undefined,
+  ): CachedPeer {
+    const shared = this.#shared(record.labels);
+    const labels = shared?.labels;
     const announced = {
       peerId,
       ip: record.ip,
       port: record.port,
       seeder: record.left === 0,
-      labels: record.labels,
+      labels,
     };
     const peer: CachedPeer = {
+      infoHash,
       peerId,
       ip: record.ip,
       port: record.port,
       left: record.left,
-      labels: record.labels,
-      json: JSON.stringify(announced),
+      labels,
+      json: utf8.encode(JSON.stringify(announced)),
       compact: compactPeer(record.ip, record.port),
       revision,
       writtenAt,
+      pending,
+      selfKey: selfKey(peerId, record.ip, record.port),
+      scopes: shared?.scopes ?? ALL_ONLY,
       memberships: [],
     };
     swarm.peers.set(peerId, peer);
@@ -197,12 +337,15 @@ export class SwarmCache {
       swarm.leechers++;
       swarm.bytesLeft += record.left;
     }
+    return peer;
   }
 
   deletePeer(infoHash: string, peerId: string, revision: number): void {
     const swarm = this.#swarms.get(infoHash);
     const current = swarm?.peers.get(peerId);
-    if (swarm === undefined || current === undefined || current.revision > revision) return;
+    if (swarm === undefined || current === undefined) return;
+    // A pending own write is newer than anything delivered before it comes back.
+    if (current.pending !== undefined || current.revision > revision) return;
     this.#remove(swarm, current);
     this.#live(infoHash);
   }
@@ -214,13 +357,8 @@ export class SwarmCache {
     swarm.completionsRevision = revision;
   }
 
-  /** The revision this replica holds for a peer (0 if none), to skip re-applying its own writes. */
-  revision(infoHash: string, peerId: string): number {
-    return this.#swarms.get(infoHash)?.peers.get(peerId)?.revision ?? 0;
-  }
-
-  /** The live peer record, if any (used to tell a first `completed` from a repeat). */
-  peer(infoHash: string, peerId: string): PeerCandidate | undefined {
+  /** The live peer record, if any (to tell a first `completed` from a repeat, and fresh records). */
+  peer(infoHash: string, peerId: string): CachedPeer | undefined {
     return this.#live(infoHash)?.peers.get(peerId);
   }
 

@@ -1,11 +1,12 @@
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { HexId, PeerIp, PeerLabels } from '@shoal/bus';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { HexId } from '@shoal/bus';
 import type { Logger } from '@shoal/service-kit';
 import { z } from 'zod';
-import { AckedPublisher } from './acked-publisher.ts';
-import type { PeerRecord, SwarmCache } from './swarm-cache.ts';
+import type { CachedPeer, PeerRecord, SwarmCache } from './swarm-cache.ts';
+import { storedPeer } from './validate.ts';
+import { type PublishError, WriteBehind } from './write-behind.ts';
 
 /**
  * KV layout (bucket names derive from `SHOAL_KV_BUCKET`, default `shoal-tracker`):
@@ -20,19 +21,12 @@ export function bucketNames(base: string) {
   return { peers: `${base}-peers`, swarms: `${base}-swarms`, leases: `${base}-leases` };
 }
 
-const StoredPeer = z.object({
-  ip: PeerIp,
-  port: z.number().int().min(1).max(65535),
-  left: z.number().int().min(0),
-  uploaded: z.number().int().min(0),
-  downloaded: z.number().int().min(0),
-  labels: PeerLabels.optional(),
-});
 const StoredSwarm = z.object({ completions: z.number().int().min(0) });
 const PEER_KEY = /^([0-9a-f]{40})\.([0-9a-f]{40})$/;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 
 function decodeJson(bytes: Uint8Array): unknown {
   try {
@@ -71,12 +65,15 @@ export interface SwarmStoreOptions {
   leaseTtlMs: number;
   cache: SwarmCache;
   logger: Logger;
+  /** Peer writes sent but not yet acknowledged beyond which announces are refused. */
+  maxUnacknowledged?: number;
   now?: () => number;
 }
 
 /**
  * The swarm state in JetStream KV, and the watches that keep this replica's `SwarmCache`
- * current. Writes go to KV (and into the cache once acknowledged); reads come from the cache.
+ * current. Peer writes go into the cache at once and to KV written behind (`WriteBehind`: sent
+ * at the end of the event-loop turn, one acknowledgement per batch); reads come from the cache.
  */
 export class SwarmStore {
   readonly peers: KV;
@@ -85,7 +82,7 @@ export class SwarmStore {
   readonly #cache: SwarmCache;
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #publisher: AckedPublisher;
+  readonly #writer: WriteBehind<CachedPeer | undefined>;
   readonly #peersSubject: string;
   #watches: { stop(): void }[] = [];
   #loaded = false;
@@ -99,7 +96,10 @@ export class SwarmStore {
     leases: KV,
     options: SwarmStoreOptions,
   ) {
-    this.#publisher = new AckedPublisher(nc);
+    this.#writer = new WriteBehind(nc, {
+      maxUnacknowledged: options.maxUnacknowledged ?? 10_000,
+      onFailure: (peers, error) => this.#writeFailed(peers, error),
+    });
     // KV puts are publishes to `$KV.<bucket>.<key>` (the KV layout, ADR-8).
     this.#peersSubject = `$KV.${bucketNames(options.bucketBase).peers}.`;
     this.peers = peers;
@@ -133,6 +133,8 @@ export class SwarmStore {
    */
   async watch(): Promise<void> {
     for (const watch of this.#watches) watch.stop();
+    // The new watch replays the current state: it, not writes still pending here, decides.
+    this.#cache.forgetPending();
     const loaded = new Promise<void>((resolve) => {
       this.#onLoaded = resolve;
     });
@@ -170,7 +172,9 @@ export class SwarmStore {
     try {
       for await (const entry of watch) {
         apply(entry);
-        if (entry.delta === 0 || entry.isUpdate) this.#markLoaded();
+        if (this.#onLoaded !== undefined && (entry.delta === 0 || entry.isUpdate)) {
+          this.#markLoaded();
+        }
       }
     } catch (error) {
       if (!this.#closed) this.#logger.error({ err: error }, 'kv watch failed');
@@ -185,14 +189,19 @@ export class SwarmStore {
       this.#cache.deletePeer(infoHash, peerId, entry.revision);
       return;
     }
-    // This replica's own writes are already in the cache: skip decoding them again.
-    if (this.#cache.revision(infoHash, peerId) >= entry.revision) return;
-    const record = StoredPeer.safeParse(decodeJson(entry.value));
-    if (!record.success) {
-      this.#logger.warn({ key: entry.key }, 'ignoring malformed peer record');
-      return;
-    }
-    this.#cache.putPeer(infoHash, peerId, record.data, entry.revision, entry.created.getTime());
+    this.#cache.watchedPut(
+      infoHash,
+      peerId,
+      entry.revision,
+      entry.value,
+      () => entry.created.getTime(),
+      (value) => {
+        const record = storedPeer(decodeJson(value));
+        if (record === undefined)
+          this.#logger.warn({ key: entry.key }, 'ignoring malformed peer record');
+        return record;
+      },
+    );
   }
 
   #applySwarm(entry: KvEntry): void {
@@ -202,18 +211,46 @@ export class SwarmStore {
       this.#cache.setCompletions(entry.key, swarm.data.completions, entry.revision);
   }
 
-  async putPeer(infoHash: string, peerId: string, record: PeerRecord): Promise<void> {
-    const writtenAt = this.#now();
-    const revision = await this.#publisher.publish(
-      `${this.#peersSubject}${infoHash}.${peerId}`,
-      encoder.encode(JSON.stringify(record)),
-    );
-    this.#cache.putPeer(infoHash, peerId, record, revision, writtenAt);
+  /**
+   * Records an announce: into the cache at once, to KV written behind. Throws `PublishError`
+   * (nothing recorded) when too many writes already await acknowledgement.
+   */
+  putPeer(infoHash: string, peerId: string, record: PeerRecord): void {
+    const value = encoder.encode(JSON.stringify(record));
+    const batch = this.#writer.write(`${this.#peersSubject}${infoHash}.${peerId}`, value);
+    batch.tags.push(this.#cache.putOwn(infoHash, peerId, record, value, this.#now()));
   }
 
-  /** Removes the peer; the cache follows when the watch delivers the delete marker. */
-  async deletePeer(infoHash: string, peerId: string): Promise<void> {
-    await this.peers.delete(`${infoHash}.${peerId}`);
+  /**
+   * Removes the peer, in order after this replica's earlier writes, and resolves once JetStream
+   * acknowledged it; the cache follows when the watch delivers the delete marker.
+   */
+  deletePeer(infoHash: string, peerId: string): Promise<void> {
+    const marker = headers();
+    marker.set('KV-Operation', 'DEL');
+    const batch = this.#writer.write(`${this.#peersSubject}${infoHash}.${peerId}`, EMPTY, marker);
+    batch.tags.push(undefined);
+    return this.#writer.acknowledged(batch);
+  }
+
+  /** Peer writes JetStream refused or never acknowledged: the cache must not claim them. */
+  #writeFailed(peers: (CachedPeer | undefined)[], error: PublishError): void {
+    if (this.#closed) return;
+    this.#logger.error(
+      { err: error, writes: peers.length },
+      'peer records could not be written to KV; dropped from the cache',
+    );
+    for (const peer of peers) if (peer !== undefined) this.#cache.dropOwn(peer.infoHash, peer);
+  }
+
+  /** Sends the queued writes at the end of the current microtask run (see `WriteBehind`). */
+  sendSoon(): void {
+    this.#writer.sendSoon();
+  }
+
+  /** Writes not yet acknowledged by JetStream. */
+  get unacknowledged(): number {
+    return this.#writer.unacknowledged;
   }
 
   /** Adds one completed download with compare-and-set, retrying when replicas race. */
@@ -240,10 +277,16 @@ export class SwarmStore {
     throw new Error(`could not record a completion for ${infoHash}: too much contention`);
   }
 
-  close(): void {
+  /**
+   * Sends the writes still queued and waits (at most `timeoutMs`) for their acknowledgements,
+   * then stops the watches. Resolves false if some writes were never acknowledged.
+   */
+  async close(timeoutMs = 2000): Promise<boolean> {
+    const drained = await this.#writer.drain(timeoutMs);
     this.#closed = true;
-    this.#publisher.close();
+    this.#writer.close();
     for (const watch of this.#watches) watch.stop();
     this.#watches = [];
+    return drained;
   }
 }

@@ -2,8 +2,17 @@
 // rate limiting, the swarm cache, configuration.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AnnounceResponse, bytesToHex, MAX_NUMWANT_ACCEPTED, type PeerLabels } from '@shoal/bus';
-import { type BDict, type BValue, bdecode } from '@shoal/protocol';
+import {
+  AnnounceRequest,
+  AnnounceResponse,
+  BusError,
+  bytesToHex,
+  decodeMessage,
+  MAX_NUMWANT_ACCEPTED,
+  MAX_TRACKER_REQUEST_BYTES,
+  type PeerLabels,
+} from '@shoal/bus';
+import { type BDict, type BValue, bdecode, bencode } from '@shoal/protocol';
 import fc from 'fast-check';
 import { loadTrackerConfig } from '../src/config.ts';
 import { TrackerError } from '../src/errors.ts';
@@ -16,6 +25,7 @@ import {
   viewOf,
 } from '../src/handout.ts';
 import {
+  compactPeer,
   encodeAnnounceReply,
   encodeFailure,
   encodeScrapeReply,
@@ -26,8 +36,15 @@ import {
 } from '../src/http-codec.ts';
 import { canonicalPeerIp, ipv6Bytes } from '../src/ip.ts';
 import { RateLimiter } from '../src/rate-limit.ts';
-import { SwarmCache } from '../src/swarm-cache.ts';
-import { announceResultJson } from '../src/tracker.ts';
+import { type PeerRecord, SwarmCache } from '../src/swarm-cache.ts';
+import {
+  type AnnounceResult,
+  announceResultJson,
+  refreshAfterMs,
+  type SwarmWriter,
+  Tracker,
+} from '../src/tracker.ts';
+import { decodeAnnounce, quickAnnounce, StoredPeer, storedPeer } from '../src/validate.ts';
 import { escapeBytes } from './helpers.ts';
 
 const hex = (n: number) => n.toString(16).padStart(40, '0');
@@ -310,6 +327,35 @@ describe('bencoded replies', () => {
     );
   });
 
+  test('compact replies are byte for byte what bencode writes', () => {
+    const compactOf = (peers: AnnounceResponse['peers']) =>
+      new Map<string, BValue>([
+        ['interval', 60],
+        ['min interval', 15],
+        ['complete', 2],
+        ['incomplete', 1],
+        ['downloaded', 7],
+        [
+          'peers',
+          Buffer.concat(
+            peers.filter((p) => !p.ip.includes(':')).map((p) => compactPeer(p.ip, p.port)),
+          ),
+        ],
+        [
+          'peers6',
+          Buffer.concat(
+            peers.filter((p) => p.ip.includes(':')).map((p) => compactPeer(p.ip, p.port)),
+          ),
+        ],
+      ]);
+    for (const peers of [reply.peers, [], reply.peers.slice(1, 2)]) {
+      assert.deepEqual(
+        Buffer.from(encodeAnnounceReply({ ...reply, peers }, { compact: true, noPeerId: false })),
+        Buffer.from(bencode(compactOf(peers))),
+      );
+    }
+  });
+
   test('non-compact peer dictionaries, with and without peer id', () => {
     const dict = bdecode(encodeAnnounceReply(reply, { compact: false, noPeerId: false })) as BDict;
     const peers = dict.get('peers') as BDict[];
@@ -539,11 +585,295 @@ describe('swarm cache', () => {
     );
   });
 
+  test('own writes: in at once, older watched changes ignored until the write comes back', () => {
+    let now = 1000;
+    const cache = new SwarmCache({ ttlMs: 100, now: () => now });
+    const ih = hex(1);
+    const encode = (r: PeerRecord) => new TextEncoder().encode(JSON.stringify(r));
+    const decode = (v: Uint8Array) => JSON.parse(new TextDecoder().decode(v)) as PeerRecord;
+    const created = () => now;
+    const ours = record(5);
+    const mine = cache.putOwn(ih, hex(2), ours, encode(ours), now);
+    assert.equal(cache.peer(ih, hex(2))?.left, 5);
+    assert.equal(mine.revision, 0);
+    // Another replica's earlier write and delete arrive first: both precede ours in the stream.
+    cache.watchedPut(ih, hex(2), 7, encode(record(9)), created, decode);
+    cache.deletePeer(ih, hex(2), 8);
+    assert.equal(cache.peer(ih, hex(2))?.left, 5);
+    // Ours comes back: it only takes its revision (nothing is decoded).
+    let decoded = 0;
+    cache.watchedPut(ih, hex(2), 9, encode(ours), created, (v) => {
+      decoded++;
+      return decode(v);
+    });
+    assert.equal(decoded, 0);
+    assert.equal(cache.peer(ih, hex(2)), mine);
+    assert.equal(mine.revision, 9);
+    assert.equal(mine.pending, undefined);
+    // Later changes apply as usual.
+    cache.watchedPut(ih, hex(2), 10, encode(record(3)), created, decode);
+    assert.equal(cache.peer(ih, hex(2))?.left, 3);
+    cache.deletePeer(ih, hex(2), 11);
+    assert.equal(cache.peer(ih, hex(2)), undefined);
+
+    // A write KV never took is dropped, unless it was replaced or confirmed since.
+    const lost = cache.putOwn(ih, hex(3), ours, encode(ours), now);
+    cache.dropOwn(ih, lost);
+    assert.equal(cache.peer(ih, hex(3)), undefined);
+    const first = cache.putOwn(ih, hex(4), ours, encode(ours), now);
+    const second = cache.putOwn(ih, hex(4), record(6), encode(record(6)), now);
+    cache.dropOwn(ih, first);
+    assert.equal(cache.peer(ih, hex(4)), second);
+
+    // After a watch restart the replay decides, even if ours never comes back.
+    cache.forgetPending();
+    cache.watchedPut(ih, hex(4), 20, encode(record(1)), created, decode);
+    assert.equal(cache.peer(ih, hex(4))?.left, 1);
+    now += 100;
+    assert.equal(cache.peer(ih, hex(4)), undefined);
+  });
+
+  test('the handout never returns the requester from cached peers (keyed self check)', () => {
+    const cache = new SwarmCache({ ttlMs: 1000 });
+    const ih = hex(5);
+    for (let n = 1; n <= 300; n++) {
+      cache.putPeer(
+        ih,
+        hex(n),
+        { ...record(n % 3), ip: `10.0.${n >> 8}.${n & 255}` },
+        n,
+        Date.now(),
+      );
+    }
+    // The requester's own record, and another peer at the requester's address and port.
+    cache.putPeer(ih, hex(1000), { ...record(1), ip: '10.9.9.9', port: 7 }, 400, Date.now());
+    cache.putPeer(ih, hex(1001), { ...record(1), ip: '10.9.9.9', port: 7 }, 401, Date.now());
+    const requester = { peerId: hex(1000), ip: '10.9.9.9', port: 7, left: 1 };
+    for (const policy of [localityHandout, randomHandout]) {
+      const chosen = policy(requester, cache.snapshot(ih).view, 302, seededRandom(9));
+      assert.equal(chosen.length, 300);
+      assert.ok(!chosen.some((p) => p.peerId === hex(1000) || p.peerId === hex(1001)));
+    }
+  });
+
+  test('peers with equal labels share one labels object', () => {
+    const cache = new SwarmCache({ ttlMs: 1000 });
+    const labels = () => ({ zone: 'a', rack: 'r1' });
+    cache.putPeer(hex(1), hex(1), { ...record(1), labels: labels() }, 1, Date.now());
+    cache.putPeer(hex(2), hex(2), { ...record(1), labels: labels() }, 2, Date.now());
+    cache.putPeer(hex(2), hex(3), { ...record(1), labels: { zone: 'a' } }, 3, Date.now());
+    assert.equal(cache.peer(hex(1), hex(1))?.labels, cache.peer(hex(2), hex(2))?.labels);
+    assert.deepEqual(cache.peer(hex(2), hex(3))?.labels, { zone: 'a' });
+  });
+
   test('completions keep the highest revision', () => {
     const cache = new SwarmCache({ ttlMs: 100 });
     cache.setCompletions(hex(1), 3, 5);
     cache.setCompletions(hex(1), 2, 4);
     assert.equal(cache.summary(hex(1)).completions, 3);
+  });
+});
+
+describe('announce validation', () => {
+  const good = {
+    infoHash: hex(1),
+    peerId: hex(2),
+    ip: '10.1.2.3',
+    port: 6881,
+    uploaded: 0,
+    downloaded: 5,
+    left: 100,
+    event: 'started',
+    numWant: 50,
+    labels: { zone: 'a', rack: 'r-1', host: 'h.example' },
+  };
+  const variants: unknown[] = [
+    good,
+    { ...good, event: undefined },
+    { ...good, labels: undefined, numWant: undefined, event: undefined },
+    { ...good, ip: '2001:db8::1' },
+    { ...good, ip: '::ffff:10.0.0.1' },
+    { ...good, ip: '010.1.2.3' },
+    { ...good, ip: '10.1.2.256' },
+    { ...good, ip: 'example.com' },
+    { ...good, infoHash: hex(1).toUpperCase() },
+    { ...good, peerId: 'ab' },
+    { ...good, port: 0 },
+    { ...good, port: 65535 },
+    { ...good, port: 65536 },
+    { ...good, port: 1.5 },
+    { ...good, port: '6881' },
+    { ...good, left: -1 },
+    { ...good, left: 2 ** 53 },
+    { ...good, left: Number.MAX_SAFE_INTEGER },
+    { ...good, uploaded: null },
+    { ...good, numWant: MAX_NUMWANT_ACCEPTED },
+    { ...good, numWant: MAX_NUMWANT_ACCEPTED + 1 },
+    { ...good, event: 'paused' },
+    { ...good, event: null },
+    { ...good, labels: {} },
+    { ...good, labels: { rack: 'a b' } },
+    { ...good, labels: { zone: '' } },
+    { ...good, labels: { zone: 'x'.repeat(64) } },
+    { ...good, labels: { zone: 'a', extra: 'b' } },
+    { ...good, labels: [] },
+    { ...good, labels: null },
+    { ...good, extra: 1 },
+    { ...good, __proto__: { port: 1 } },
+    [],
+    null,
+    'announce',
+    42,
+  ];
+
+  test('the fast check never accepts what the schema refuses, and outputs what it outputs', () => {
+    const check = (value: unknown) => {
+      const quick = quickAnnounce(value);
+      const parsed = AnnounceRequest.safeParse(value);
+      if (quick !== undefined) {
+        assert.ok(parsed.success, JSON.stringify(value));
+        assert.deepEqual(quick, parsed.data);
+        assert.deepEqual(Object.keys(quick), Object.keys(parsed.data));
+      }
+    };
+    for (const value of variants) check(value);
+    // The common message is taken by the fast check (that is its point).
+    assert.notEqual(quickAnnounce(good), undefined);
+    assert.notEqual(quickAnnounce(JSON.parse(JSON.stringify(good))), undefined);
+    const field = fc.oneof(
+      fc.constantFrom(hex(3), 'A'.repeat(40), '10.0.0.1', '255.255.255.255', '1.2.3', '::1'),
+      fc.constantFrom('started', 'completed', 'stopped', 'none', '', 'a', 'z-1.x_y'),
+      fc.integer({ min: -2, max: 70_000 }),
+      fc.double(),
+      fc.constant(null),
+      fc.constant(Number.MAX_SAFE_INTEGER + 2),
+      fc.dictionary(fc.constantFrom('zone', 'rack', 'host', 'other'), fc.string({ maxLength: 5 })),
+    );
+    const keys = fc.constantFrom(
+      'infoHash',
+      'peerId',
+      'ip',
+      'port',
+      'uploaded',
+      'downloaded',
+      'left',
+      'event',
+      'numWant',
+      'labels',
+      'other',
+    );
+    fc.assert(
+      fc.property(fc.dictionary(keys, field), (changes) => check({ ...good, ...changes })),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('decodeAnnounce reads and refuses bytes exactly as decodeMessage does', () => {
+    const encoder = new TextEncoder();
+    const messages = [
+      ...variants.map((v) => JSON.stringify(v) ?? 'undefined'),
+      '{"infoHash":',
+      JSON.stringify({ ...good, padding: 'x'.repeat(9000) }),
+    ].map((text) => encoder.encode(text));
+    messages.push(Uint8Array.from([0x7b, 0xff, 0x7d])); // not UTF-8
+    const outcome = (decode: () => unknown) => {
+      try {
+        return { ok: decode() };
+      } catch (error) {
+        assert.ok(error instanceof BusError);
+        return { error: `${error.code}: ${error.message}` };
+      }
+    };
+    for (const bytes of messages) {
+      assert.deepEqual(
+        outcome(() => decodeAnnounce(bytes)),
+        outcome(() => decodeMessage(AnnounceRequest, bytes, MAX_TRACKER_REQUEST_BYTES)),
+      );
+    }
+  });
+
+  test('stored peer records: the fast check agrees with the schema', () => {
+    const base = { ip: '10.0.0.1', port: 1, left: 0, uploaded: 0, downloaded: 0 };
+    const records: unknown[] = [
+      base,
+      { ...base, labels: { zone: 'a' } },
+      { ...base, ip: '2001:db8::1' },
+      { ...base, port: 0 },
+      { ...base, left: -1 },
+      { ...base, labels: { zone: 'a b' } },
+      { ...base, other: 1 },
+      { ...base, ip: undefined },
+      null,
+      [],
+    ];
+    for (const value of records) {
+      const parsed = StoredPeer.safeParse(value);
+      assert.deepEqual(storedPeer(value), parsed.success ? parsed.data : undefined);
+    }
+  });
+});
+
+describe('tracker core', () => {
+  function setup(now: { ms: number }) {
+    const cache = new SwarmCache({ ttlMs: 120_000, now: () => now.ms });
+    const writes: string[] = [];
+    const writer: SwarmWriter = {
+      putPeer: (infoHash, peerId, record) => {
+        writes.push(peerId);
+        const value = new TextEncoder().encode(JSON.stringify(record));
+        cache.putOwn(infoHash, peerId, record, value, now.ms);
+      },
+      deletePeer: async () => undefined,
+      addCompletion: async () => undefined,
+    };
+    const tracker = new Tracker({
+      cache,
+      writer,
+      policy: localityHandout,
+      intervalS: 60,
+      minIntervalS: 15,
+      maxPeersPerSwarm: 100,
+      maxSwarms: 100,
+      maxInflight: 100,
+      refreshAfterMs: refreshAfterMs(120_000, 60_000),
+      isReady: () => true,
+      now: () => now.ms,
+    });
+    return { tracker, writes };
+  }
+  const request = (fields: Partial<AnnounceRequest> = {}): AnnounceRequest => ({
+    infoHash: hex(1),
+    peerId: hex(2),
+    ip: '10.0.0.2',
+    port: 6881,
+    uploaded: 0,
+    downloaded: 0,
+    left: 10,
+    labels: { zone: 'a' },
+    ...fields,
+  });
+
+  test('the refresh age leaves a skipped announce time to be followed by a written one', () => {
+    assert.equal(refreshAfterMs(120_000, 60_000), 30_000);
+    assert.equal(refreshAfterMs(2000, 1000), 500);
+    assert.equal(refreshAfterMs(110_000, 100_000), 5000);
+  });
+
+  test('a regular announce of an unchanged, fresh record is answered without a write', () => {
+    const now = { ms: 1_000_000 };
+    const { tracker, writes } = setup(now);
+    const first = tracker.announce(request({ event: 'started' })) as AnnounceResult;
+    assert.equal(first.incomplete, 1);
+    now.ms += 10_000;
+    tracker.announce(request()); // fresh and unchanged: skipped
+    tracker.announce(request({ uploaded: 500 })); // counters alone do not force a write
+    tracker.announce(request({ event: 'started' })); // events are always written
+    tracker.announce(request({ left: 5 })); // a changed record is written
+    tracker.announce(request({ left: 5, labels: { zone: 'b' } }));
+    assert.equal(writes.length, 4);
+    now.ms += 30_000; // older than the refresh age: written again, restarting its TTL
+    tracker.announce(request({ left: 5, labels: { zone: 'b' } }));
+    assert.equal(writes.length, 5);
   });
 });
 
