@@ -134,9 +134,22 @@ async function runShoal(hook: AfterHook, file: string): Promise<Result> {
   const subjects = createFleetSubjects();
   const commandId = `bench-${Date.now()}`;
   const finished = new Map<string, FleetProgress>();
+  // Per node, seconds from the command: first bytes, every piece verified, complete (after the
+  // whole-file SHA-256): where the time goes.
+  const timeline = new Map<
+    string,
+    { firstBytes?: number; allPieces?: number; complete?: number }
+  >();
+  let started = performance.now();
   const sub = nc.subscribe(subjects.progress(commandId), {
     callback: (_error, msg) => {
       const report = decodeFleetProgress(msg.data);
+      const now = (performance.now() - started) / 1000;
+      const marks = timeline.get(report.nodeId) ?? {};
+      timeline.set(report.nodeId, marks);
+      if (report.bytesDone > 0) marks.firstBytes ??= now;
+      if (report.bytesTotal > 0 && report.bytesDone === report.bytesTotal) marks.allPieces ??= now;
+      if (report.state === 'complete') marks.complete ??= now;
       if (report.state === 'complete' || report.state === 'failed')
         finished.set(report.nodeId, report);
     },
@@ -148,7 +161,7 @@ async function runShoal(hook: AfterHook, file: string): Promise<Result> {
     store.proc.pid,
     cluster.tracker.pid,
   ]);
-  const started = performance.now();
+  started = performance.now();
   nc.publish(
     subjects.distribute,
     encodeDistributeCommand({
@@ -166,6 +179,13 @@ async function runShoal(hook: AfterHook, file: string): Promise<Result> {
   const seconds = (performance.now() - started) / 1000;
   const cpuSeconds = await cpu.stop();
   step(`shoal: every node finished in ${seconds.toFixed(2)} s`);
+  const spread = (key: 'firstBytes' | 'allPieces' | 'complete') => {
+    const values = [...timeline.values()].map((marks) => marks[key] ?? Number.NaN);
+    return `${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)} s`;
+  };
+  step(
+    `shoal timeline (first-last node): first bytes ${spread('firstBytes')}, every piece ${spread('allPieces')}, complete ${spread('complete')}`,
+  );
   const failed = [...finished.values()].filter((report) => report.state !== 'complete');
   if (failed.length > 0) throw new Error(`peer-nodes failed: ${JSON.stringify(failed)}`);
   const originBytes = [...finished.values()].reduce(

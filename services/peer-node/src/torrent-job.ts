@@ -411,8 +411,10 @@ export class TorrentJob extends EventEmitter {
     if (this.#closed || this.#state !== 'downloading') return;
     this.#setState('verifying');
     try {
-      await this.#storage!.flush();
-      if (!(await this.#sha256Matches())) {
+      // The fsync waits on the disk, the SHA-256 on the CPU: side by side, not one after the
+      // other (with 1 GiB on 8 nodes of one machine the two took 5 s after the last piece).
+      const [, sha256Matches] = await Promise.all([this.#storage!.flush(), this.#sha256Matches()]);
+      if (!sha256Matches) {
         await this.#retireHandle();
         await this.#closeStorage();
         // Every piece matched its SHA-1, so the torrent itself disagrees with its SHA-256:
