@@ -5,7 +5,7 @@
 //   sudo bash scripts/bench.sh [--nodes 4,8,16] [--size-mib 256] [--rate-mbit 100] ...
 //   node --conditions=source test/bench/datacenter.ts --cleanup   # remove what a killed run left
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,9 @@ const USAGE = `usage: datacenter.ts [options]   (as root)
   --out DIR               results folder (default test/bench/results/<date>)
   --profile               V8 CPU profiles of shoal's piece-store and first peer-node
   --shoal-log-level L     shoal's services log at level L (e.g. debug); their logs are kept
+  --merge                 add to the results already in --out: a new run replaces that
+                          network's row or failure for the same N and contender (e.g. to redo
+                          one contender that failed); the others are kept
   --cleanup               remove namespaces, links and work folders of dead runs, then exit`;
 
 interface Options {
@@ -69,6 +72,7 @@ interface Options {
   out: string;
   profile: boolean;
   shoalLogLevel: string | undefined;
+  merge: boolean;
 }
 
 function positiveInt(name: string, text: string, max: number): number {
@@ -94,6 +98,7 @@ function parseOptions(argv: string[]): Options | 'cleanup' {
       profile: { type: 'boolean', default: false },
       'shoal-log-level': { type: 'string' },
       cleanup: { type: 'boolean', default: false },
+      merge: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -136,6 +141,7 @@ function parseOptions(argv: string[]): Options | 'cleanup' {
       fileURLToPath(new URL(`./results/${date}/`, import.meta.url)).replace(/\/$/, ''),
     profile: values.profile,
     shoalLogLevel: values['shoal-log-level'],
+    merge: values.merge,
   };
 }
 
@@ -311,6 +317,7 @@ async function runNetwork(
           bytes: artifact.bytes,
           rateBitsPerS: rateBitsPerS ?? null,
         });
+        forget(context.results, kind, hosts, contender);
         context.results[kind].push(row);
         log(
           `  ${contender}: ${row.seconds.toFixed(1)} s${row.ratio === null ? '' : ` (${row.ratio.toFixed(2)} × ideal)`}, origin sent ${row.originCopies.toFixed(2)} copies, CPU ${(row.cpuSeconds.origin + row.cpuSeconds.hosts).toFixed(1)} s`,
@@ -319,6 +326,7 @@ async function runNetwork(
         if (error instanceof BenchError && error.code === BenchErrorCode.Interrupted) throw error;
         const message = error instanceof Error ? error.message : String(error);
         log(`  ${contender}: FAILED: ${message.slice(0, 2000)}`);
+        forget(context.results, kind, hosts, contender);
         context.results.failures.push({
           hosts,
           contender,
@@ -333,6 +341,34 @@ async function runNetwork(
     }
   } finally {
     await network.destroy();
+  }
+}
+
+/** Drops an earlier row or failure of this network, N and contender (a --merge rerun). */
+function forget(
+  results: Results,
+  kind: 'shaped' | 'loopback',
+  hosts: number,
+  contender: ContenderName,
+): void {
+  const other = (entry: { hosts: number; contender: ContenderName }) =>
+    entry.hosts !== hosts || entry.contender !== contender;
+  results[kind] = results[kind].filter(other);
+  results.failures = results.failures.filter(
+    (failure) => failure.network !== kind || other(failure),
+  );
+}
+
+/** The results already in `out` (--merge), or undefined when there are none. */
+async function earlierResults(out: string): Promise<Results | undefined> {
+  try {
+    return JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as Results;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new BenchError(
+      BenchErrorCode.Usage,
+      `--merge: ${join(out, 'results.json')} is unreadable: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -352,7 +388,7 @@ async function main(): Promise<void> {
   const workDir = join(tmpdir(), `shoal-netbench-${process.pid}`);
   await scratch(workDir);
   installSignalHandlers(workDir);
-  const results: Results = {
+  const fresh: Results = {
     date: new Date().toISOString().slice(0, 10),
     machine: machine(),
     loadAverage: { start: loadavg() },
@@ -363,6 +399,27 @@ async function main(): Promise<void> {
     failures: [],
     notes: NOTES,
   };
+  const earlier = options.merge ? await earlierResults(options.out) : undefined;
+  if (
+    earlier &&
+    (earlier.options.bytes !== options.bytes ||
+      earlier.options.rateBitsPerS !== options.rateBitsPerS ||
+      earlier.options.loopbackBytes !== options.loopbackBytes)
+  ) {
+    throw new BenchError(
+      BenchErrorCode.Usage,
+      '--merge: the results in --out were taken with another size or rate; use the same --size-mib, --rate-mbit and --loopback-size-mib',
+    );
+  }
+  const results: Results = earlier
+    ? {
+        ...earlier,
+        notes: [
+          ...earlier.notes,
+          `Rerun at ${new Date().toISOString().slice(0, 16)} UTC (--merge, load average ${loadavg()[0]!.toFixed(1)}): ${options.contenders.join(', ')} at N = ${[...options.nodes, ...(options.loopbackNodes > 0 ? [`${options.loopbackNodes} (loopback)`] : [])].join(', ')}.`,
+        ],
+      }
+    : fresh;
   log(`results go to ${options.out}; load average ${loadavg()[0]!.toFixed(1)}`);
   try {
     const context = {

@@ -547,7 +547,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       case 'have':
         this.#checkIndex(message.index, 'have');
         this.#peerGains(peer, message.index);
-        this.#afterAvailabilityChange(peer);
+        this.#afterAvailabilityChange(peer, message.index);
         return;
       case 'bitfield':
         // A late BITFIELD (aria2 sends one mid-connection) is an update, not an error.
@@ -767,7 +767,8 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     this.#afterAvailabilityChange(peer);
   }
 
-  #afterAvailabilityChange(peer: PeerState): void {
+  /** `gained`: the one piece a HAVE added (undefined: a bitfield, anything may have changed). */
+  #afterAvailabilityChange(peer: PeerState, gained?: number): void {
     this.#updateInterest(peer);
     if (this.role === 'origin') {
       // Its window may have room now. Others need no pass: a piece someone holds is never
@@ -779,7 +780,17 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       peer.conn.close(new SwarmError(SwarmErrorCode.ConnectionClosed, 'both sides are complete'));
       return;
     }
-    this.#fillRequests(peer);
+    // A HAVE opens one new opportunity, its piece: a full pass (started pieces, the picker's
+    // scan of every piece) only if we could ask this peer for it. With N peers every host
+    // hears N - 1 HAVEs per piece, and a pass for each grew our CPU per byte with N.
+    if (gained === undefined || this.#couldRequest(peer, gained)) this.#fillRequests(peer);
+  }
+
+  #couldRequest(peer: PeerState, index: number): boolean {
+    if (this.#have.has(index) || this.#freeSlots(peer) <= 0) return false;
+    const piece = this.#pieces.get(index);
+    if (piece) return piece.unrequested > 0 && !piece.verifying;
+    return this.#pieces.size < this.#maxActivePieces;
   }
 
   #updateInterest(peer: PeerState): void {
