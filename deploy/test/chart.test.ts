@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { createUser } from '@nats-io/nkeys';
 import { KUBE_API_PERMISSIONS, NODE_LABELS_PERMISSIONS } from '@shoal/autoscaler';
 import { freePort, onCleanup, startProcess } from '@shoal/testkit';
 import {
@@ -45,6 +46,19 @@ const CASES: ValuesCase[] = [
       'metrics.scrapeAnnotations=false',
     ],
   },
+  ...Object.entries({
+    token: ['tokenKey=nats-token'],
+    'NKey seed': ['nkeySeedKey=seed.nk'],
+    'user and password': ['user=shoal', 'passwordKey=password'],
+  }).map(([method, keys]) => ({
+    name: `external NATS with a ${method}`,
+    set: [
+      'nats.bundled.enabled=false',
+      'nats.external.url=nats://nats.messaging:4222',
+      'nats.external.auth.existingSecret=shoal-nats-auth',
+      ...keys.map((pair) => `nats.external.auth.${pair}`),
+    ],
+  })),
   {
     name: 'peer-nodes off, dry-run autoscaler, other ports and names',
     set: [
@@ -89,6 +103,51 @@ const PORT_VARIABLES: Record<string, Record<string, string>> = {
   'peer-node': { wire: 'SHOAL_WIRE_PORT', http: 'SHOAL_HTTP_PORT' },
   autoscaler: { http: 'SHOAL_AUTOSCALER_HTTP_PORT' },
 };
+
+const SAMPLE_SEED = new TextDecoder().decode(createUser().getSeed());
+/** The chart's NATS credential variables, each with a sample of its file for the loaders. */
+const NATS_AUTH_FILES: Record<string, string> = {
+  // The loader parses the file and signs with the seed; the JWT is the server's business.
+  SHOAL_NATS_CREDS_FILE: [
+    '-----BEGIN NATS USER JWT-----',
+    'eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2lnbmF0dXJl',
+    '------END NATS USER JWT------',
+    '',
+    '-----BEGIN USER NKEY SEED-----',
+    SAMPLE_SEED,
+    '------END USER NKEY SEED------',
+  ].join('\n'),
+  SHOAL_NATS_NKEY_SEED_FILE: `${SAMPLE_SEED}\n`,
+  SHOAL_NATS_TOKEN_FILE: 'sample-token\n',
+  SHOAL_NATS_PASSWORD_FILE: 'sample-password\n',
+};
+
+/**
+ * The Secret and key a file path in `container` comes from: the path must lie in a read-only
+ * mount of a Secret volume that projects exactly that key to that file.
+ */
+function mountedSecretKey(
+  spec: K8sObject,
+  container: K8sObject,
+  path: string,
+): { secretName: string; key: string } {
+  const at = `container ${container.name}: ${path}`;
+  const mount = (container.volumeMounts ?? []).find((m: K8sObject) =>
+    path.startsWith(`${m.mountPath}/`),
+  );
+  assert.ok(mount, `${at} is in a mounted volume`);
+  assert.equal(mount.readOnly, true, `${at}: mounted read-only`);
+  const secret = (spec.volumes ?? []).find((v: K8sObject) => v.name === mount.name)?.secret;
+  assert.ok(secret, `${at}: the volume is a Secret`);
+  assert.equal(secret.defaultMode, 0o440, `${at}: readable by the owner and group only`);
+  const item = (secret.items ?? []).find(
+    (i: K8sObject) => i.path === path.slice(mount.mountPath.length + 1),
+  );
+  assert.ok(item, `${at}: the Secret volume projects a key to this file`);
+  return { secretName: secret.secretName, key: item.key };
+}
+
+let authSamplesDir: string;
 
 async function checkWorkload(workload: K8sObject, routes: Set<string>): Promise<void> {
   const where = `${workload.kind}/${workload.metadata.name}`;
@@ -175,6 +234,15 @@ async function checkWorkload(workload: K8sObject, routes: Set<string>): Promise<
     if (container.command.some((arg: string) => arg.startsWith('--env-file='))) {
       // What the node-labels init step writes.
       Object.assign(withEnvFile, { SHOAL_ZONE: 'zone-a', SHOAL_RACK: 'rack-1' });
+    }
+    // Credential files are mounted from a Secret; the loader reads a sample of each instead.
+    for (const [name, sample] of Object.entries(NATS_AUTH_FILES)) {
+      const path = env[name];
+      if (path === undefined) continue;
+      mountedSecretKey(spec, container, path);
+      const file = join(authSamplesDir, `${container.name}-${name}`);
+      await writeFile(file, sample);
+      withEnvFile[name] = file;
     }
     try {
       await loadProgramConfig(container.name, withEnvFile);
@@ -357,7 +425,9 @@ describe('helm chart', () => {
   before(async () => {
     await helmBinary();
     routes = await serviceKitRoutes();
+    authSamplesDir = await mkdtemp(join(tmpdir(), 'shoal-chart-auth-'));
   });
+  after(() => rm(authSamplesDir, { recursive: true, force: true }));
 
   for (const values of CASES) {
     it(`lints and renders: ${values.name}`, async () => {
@@ -440,6 +510,77 @@ describe('helm chart', () => {
     );
   });
 
+  it('mounts the NATS credential of each method into every container that talks to NATS', async () => {
+    const methods: { values: ValuesCase; variables: Record<string, string>; key: string }[] = [
+      {
+        values: CASES.find((c) => c.name === 'example: external NATS')!,
+        variables: { SHOAL_NATS_CREDS_FILE: '/etc/shoal/nats-auth/user.creds' },
+        key: 'user.creds',
+      },
+      {
+        values: CASES.find((c) => c.name === 'external NATS with a token')!,
+        variables: { SHOAL_NATS_TOKEN_FILE: '/etc/shoal/nats-auth/token' },
+        key: 'nats-token',
+      },
+      {
+        values: CASES.find((c) => c.name === 'external NATS with a NKey seed')!,
+        variables: { SHOAL_NATS_NKEY_SEED_FILE: '/etc/shoal/nats-auth/user.nk' },
+        key: 'seed.nk',
+      },
+      {
+        values: CASES.find((c) => c.name === 'external NATS with a user and password')!,
+        variables: {
+          SHOAL_NATS_USER: 'shoal',
+          SHOAL_NATS_PASSWORD_FILE: '/etc/shoal/nats-auth/password',
+        },
+        key: 'password',
+      },
+    ];
+    const authVariables = ['SHOAL_NATS_USER', ...Object.keys(NATS_AUTH_FILES)];
+    for (const { values, variables, key } of methods) {
+      const objects = await render(values);
+      const secretName = values.files === undefined ? 'shoal-nats-auth' : 'shoal-nats';
+      const users: string[] = [];
+      for (const workload of [
+        ...WORKLOAD_KINDS.flatMap((k) => byKind(objects, k)),
+        ...byKind(objects, 'Pod'),
+      ]) {
+        const spec = podSpec(workload);
+        for (const container of [
+          ...spec.containers,
+          ...(spec.initContainers ?? []),
+        ] as K8sObject[]) {
+          const at = `${values.name}: ${workload.metadata.name} container ${container.name}`;
+          const env = resolveEnv(container);
+          const mounted = (container.volumeMounts ?? []).some(
+            (m: K8sObject) => m.name === 'nats-auth',
+          );
+          if (env.SHOAL_NATS_URL === undefined) {
+            assert.equal(mounted, false, `${at}: no NATS, no credential`);
+            continue;
+          }
+          users.push(container.name);
+          const set = Object.fromEntries(
+            authVariables.filter((n) => n in env).map((n) => [n, env[n]]),
+          );
+          assert.deepEqual(set, variables, `${at}: the method's variables, no other`);
+          const file = Object.entries(variables).find(([name]) => name.endsWith('_FILE'))![1];
+          assert.deepEqual(mountedSecretKey(spec, container, file), { secretName, key }, at);
+        }
+      }
+      assert.deepEqual(users.sort(), ['autoscaler', 'peer-node', 'piece-store', 'tracker']);
+    }
+    // Without auth settings there is no credential anywhere.
+    for (const values of [CASES[0]!, CASES[4]!]) {
+      const text = JSON.stringify(await render(values));
+      assert.ok(!text.includes('nats-auth'), `${values.name}: no credential volume`);
+      assert.ok(
+        !/SHOAL_NATS_[A-Z_]*(FILE|USER)/.test(text),
+        `${values.name}: no credential variable`,
+      );
+    }
+  });
+
   it('runs nats-server with the bundled configuration, single and clustered', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'shoal-chart-nats-'));
     onCleanup(t, () => rm(dir, { recursive: true, force: true }));
@@ -479,6 +620,37 @@ describe('helm chart', () => {
       [['autoscaler.minReplicas=5', 'autoscaler.maxReplicas=3'], /minReplicas must not exceed/],
       [['autoscaler.lease.renewDeadlineMs=20000'], /renewDeadlineMs must be shorter/],
       [['nats.bundled.enabled=false'], /nats.external.url/],
+      [
+        ['nats.bundled.enabled=false', 'nats.external.url=nats://shoal:pw@nats.messaging:4222'],
+        /nats\/external\/url/,
+      ],
+      [
+        ['nats.external.auth.existingSecret=s', 'nats.external.auth.tokenKey=t'],
+        /applies to an external NATS/,
+      ],
+      ...[
+        ['tokenKey=t', 'credsKey=c'],
+        ['tokenKey=t', 'user=u', 'passwordKey=p'],
+        ['user=u'],
+        ['passwordKey=p'],
+        [],
+      ].map((keys): [string[], RegExp] => [
+        [
+          'nats.bundled.enabled=false',
+          'nats.external.url=nats://nats.messaging:4222',
+          'nats.external.auth.existingSecret=s',
+          ...keys.map((pair) => `nats.external.auth.${pair}`),
+        ],
+        /nats\/external\/auth/,
+      ]),
+      [
+        [
+          'nats.bundled.enabled=false',
+          'nats.external.url=nats://nats.messaging:4222',
+          'nats.external.auth.tokenKey=t',
+        ],
+        /nats\/external\/auth/,
+      ],
     ];
     for (const [set, message] of refused) {
       await assert.rejects(render({ name: 'bad', set }), (error: unknown) => {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { NATS_AUTH_ENV } from '@shoal/service-kit';
 import { parseAllDocuments } from 'yaml';
 
 const run = promisify(execFile);
@@ -129,12 +130,16 @@ export function isShoalContainer(name: string): name is ShoalContainer {
   return Object.hasOwn(SHOAL_PROGRAMS, name);
 }
 
-/** Every variable a program's configuration schema declares, read from its source. */
+/**
+ * Every variable a program's configuration schema declares, read from its source (including
+ * service-kit's NATS authentication variables where the schema spreads `...NATS_AUTH_ENV`).
+ */
 export function knownVariables(container: ShoalContainer): Set<string> {
   const { service, configFile } = SHOAL_PROGRAMS[container];
   const text = readFileSync(join(REPO_ROOT, 'services', service, configFile), 'utf8');
   const names = [...text.matchAll(/^ {2}((?:SHOAL|NODE)_[A-Z0-9_]+): /gm)].map((m) => m[1]!);
   if (names.length === 0) throw new Error(`no variables found in ${service}/${configFile}`);
+  if (/^ {2}\.\.\.NATS_AUTH_ENV,$/m.test(text)) names.push(...Object.keys(NATS_AUTH_ENV));
   return new Set(names);
 }
 

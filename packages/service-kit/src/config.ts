@@ -15,6 +15,15 @@ export interface LoadConfigOptions {
 // Values of these variables are never echoed into error messages or logs.
 const SECRET_NAME = /PASS|TOKEN|SECRET|CRED|KEY/i;
 
+/** `scheme://user:password@host` with the user and password replaced, so no error shows them. */
+function withoutUserinfo(value: string): string {
+  return value.replace(/:\/\/[^\s,]*@/g, '://***@');
+}
+
+function shorten(value: string): string {
+  return value.length > 60 ? `${value.slice(0, 60)}…` : value;
+}
+
 /**
  * Parses `env` with `schema`. An empty string counts as unset, so defaults apply. On failure it
  * throws one `ServiceKitError(InvalidConfig)` whose message lists every bad or missing variable.
@@ -50,7 +59,7 @@ export function loadConfig<S extends EnvSchema>(
           ? 'unset'
           : SECRET_NAME.test(name)
             ? 'value hidden'
-            : `got ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}`;
+            : `got ${JSON.stringify(shorten(withoutUserinfo(value)))}`;
       problems.push(`${name}: ${issue.message} (${shown})`);
     }
   }
@@ -141,6 +150,11 @@ export function envNatsUrls(options: { default?: string } = {}) {
         .array(
           z
             .string()
+            // nats.js ignores user:password@ in a URL: refuse it rather than connect without.
+            .refine(
+              (url) => !url.includes('@'),
+              'must not hold credentials (the NATS client ignores them): use SHOAL_NATS_USER + SHOAL_NATS_PASSWORD_FILE, SHOAL_NATS_TOKEN_FILE, SHOAL_NATS_NKEY_SEED_FILE or SHOAL_NATS_CREDS_FILE',
+            )
             .regex(
               /^(nats|tls|ws|wss):\/\/[^\s/]+$/,
               'must be comma-separated nats://host:port URLs',

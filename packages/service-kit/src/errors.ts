@@ -2,6 +2,8 @@
 export const ServiceKitErrorCode = {
   /** One or more environment variables are missing or invalid; the message lists them all. */
   InvalidConfig: 'SERVICE_INVALID_CONFIG',
+  /** The NATS server refused the configured credentials (or their absence). */
+  NatsAuthRefused: 'SERVICE_NATS_AUTH_REFUSED',
   /** The HTTP port could not be bound. */
   ListenFailed: 'SERVICE_LISTEN_FAILED',
 } as const;

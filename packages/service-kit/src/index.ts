@@ -31,5 +31,13 @@ export {
   histogram,
   Registry,
 } from './metrics.ts';
+export {
+  connectNats,
+  loadNatsAuth,
+  NATS_AUTH_ENV,
+  type NatsAuth,
+  type NatsAuthEnv,
+  NatsAuthMethod,
+} from './nats-auth.ts';
 export { Readiness } from './readiness.ts';
 export { installShutdown, type Shutdown } from './shutdown.ts';

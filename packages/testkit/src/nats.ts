@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,12 @@ export interface NatsServerOptions {
   port?: number;
   /** Extra nats-server arguments. */
   args?: readonly string[];
+  /**
+   * A configuration file's text (e.g. an `authorization { ... }` block), written into the store
+   * directory and passed with `-c`; the listen address, port and JetStream flags still come
+   * from the command line, which overrides the file.
+   */
+  config?: string;
   /** Stops the server (and removes its store) when the test ends. */
   t?: AfterHook;
   /** Default 15 000 ms. */
@@ -51,6 +57,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const port = options.port ?? (await freePort());
   const storeDir = await mkdtemp(join(tmpdir(), 'shoal-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(port)];
+  if (options.config !== undefined) {
+    const file = join(storeDir, 'nats-server.conf');
+    await writeFile(file, options.config, { mode: 0o600 });
+    args.push('-c', file);
+  }
   if (options.jetstream !== false) args.push('-js', '-sd', storeDir);
   args.push(...(options.args ?? []));
   const timeoutMs = options.readyTimeoutMs ?? 15_000;

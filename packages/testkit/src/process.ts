@@ -170,19 +170,16 @@ export async function startProcess(
       await managed.waitForLine(options.ready, timeoutMs);
     } else if (options.ready !== undefined) {
       const { url } = options.ready;
-      await waitFor(
+      // An exit ends the wait at once (a throwing check would only count as "not yet").
+      const outcome = await waitFor(
         async () => {
-          if (status !== undefined) {
-            throw startFailure(name, `exited (${describe(status)}) before ${url} answered`, output);
-          }
+          if (status !== undefined) return 'exited';
           const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
           await response.body?.cancel();
-          return response.ok;
+          return response.ok && 'answered';
         },
         { timeoutMs, intervalMs: 50, description: `${name} to answer ${url}` },
       ).catch((error: unknown) => {
-        if (error instanceof TestkitError && error.code === TestkitErrorCode.StartFailed)
-          throw error;
         if (status !== undefined) {
           throw startFailure(name, `exited (${describe(status)}) before ${url} answered`, output);
         }
@@ -192,6 +189,9 @@ export async function startProcess(
           { cause: error },
         );
       });
+      if (outcome === 'exited' && status !== undefined) {
+        throw startFailure(name, `exited (${describe(status)}) before ${url} answered`, output);
+      }
     }
   } catch (error) {
     await managed.stop(1000);

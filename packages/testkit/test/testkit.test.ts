@@ -145,3 +145,17 @@ test('nats-server restarts on the same port and keeps its JetStream store', asyn
   assert.equal(existsSync(nats.storeDir), false);
   assert.notEqual(nats.process().exitStatus(), undefined);
 });
+
+test('nats-server takes a configuration file, here one that requires a token', async (t) => {
+  const nats = await startNatsServer({
+    jetstream: false,
+    config: 'authorization { token: "testkit-token" }\n',
+    t,
+  });
+  await assert.rejects(connect({ servers: nats.url, timeout: 3000 }), /Authorization/i);
+  const nc = await connect({ servers: nats.url, token: 'testkit-token', timeout: 3000 });
+  onCleanup(t, () => nc.close());
+  // A PING/PONG round trip: the server accepted the token.
+  await nc.flush();
+  assert.equal(nc.isClosed(), false);
+});

@@ -13,6 +13,9 @@ import {
   LOG_LEVELS,
   type LogLevel,
   loadConfig,
+  loadNatsAuth,
+  NATS_AUTH_ENV,
+  type NatsAuth,
 } from '@shoal/service-kit';
 import { z } from 'zod';
 import { AutoscalerError, AutoscalerErrorCode } from './errors.ts';
@@ -32,6 +35,7 @@ const HOUR_S = 3600;
 /** Every variable the autoscaler reads, with its default. */
 export const AutoscalerEnv = z.object({
   SHOAL_NATS_URL: envNatsUrls({ default: 'nats://127.0.0.1:4222' }),
+  ...NATS_AUTH_ENV,
   SHOAL_NATS_PREFIX: envString({
     default: DEFAULT_SUBJECT_PREFIX,
     pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
@@ -80,6 +84,7 @@ export const AutoscalerEnv = z.object({
 
 export interface AutoscalerConfig {
   natsServers: string[];
+  natsAuth: NatsAuth;
   subjectPrefix: string;
   logLevel: LogLevel;
   namespace: string;
@@ -105,8 +110,10 @@ export function loadAutoscalerConfig(
   env: Record<string, string | undefined> = process.env,
 ): AutoscalerConfig {
   let raw: z.output<typeof AutoscalerEnv>;
+  let natsAuth: NatsAuth;
   try {
     raw = loadConfig(AutoscalerEnv, env, { rejectUnknownWithPrefix: 'SHOAL_AUTOSCALER_' });
+    natsAuth = loadNatsAuth(raw);
   } catch (error) {
     throw new AutoscalerError(
       AutoscalerErrorCode.InvalidConfig,
@@ -148,6 +155,7 @@ export function loadAutoscalerConfig(
   }
   return {
     natsServers: raw.SHOAL_NATS_URL,
+    natsAuth,
     subjectPrefix: raw.SHOAL_NATS_PREFIX,
     logLevel: raw.SHOAL_LOG_LEVEL,
     namespace: raw.SHOAL_AUTOSCALER_NAMESPACE,

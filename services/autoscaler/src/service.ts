@@ -1,6 +1,5 @@
-import { connect } from '@nats-io/transport-node';
 import { createSubjects } from '@shoal/bus';
-import { type Logger, Readiness, startHttpServer } from '@shoal/service-kit';
+import { connectNats, type Logger, Readiness, startHttpServer } from '@shoal/service-kit';
 import type { AutoscalerConfig } from './config.ts';
 import { SwarmDemand } from './demand.ts';
 import { createKubeApi, instrumentKubeApi, loadKubeConfig } from './kube.ts';
@@ -63,7 +62,7 @@ export async function startAutoscaler(
       (op, outcome) => metrics.apiCalls.inc({ op, outcome }),
     );
 
-    const nc = await connect({
+    const nc = await connectNats(config.natsAuth, {
       servers: config.natsServers,
       name: `shoal-autoscaler-${config.identity}`,
       maxReconnectAttempts: -1,

@@ -1,7 +1,7 @@
 // Connections to a swarm's services: NATS, the piece-store's and the peer-nodes' gRPC APIs.
 // Every failure becomes a one-line `CliError` saying which service and where.
 import * as grpc from '@grpc/grpc-js';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { BusError, BusErrorCode } from '@shoal/bus';
 import {
   type PeerNodeClient,
@@ -9,6 +9,13 @@ import {
   peerNodeProto,
   pieceStoreProto,
 } from '@shoal/proto';
+import {
+  connectNats as connectWithAuth,
+  loadNatsAuth,
+  type NatsAuth,
+  ServiceKitError,
+  ServiceKitErrorCode,
+} from '@shoal/service-kit';
 import { CliError, CliErrorCode, oneLine } from './errors.ts';
 
 /** Deadline of unary gRPC calls (Status, List, Stat). */
@@ -75,15 +82,26 @@ export function grpcError(what: string, error: grpc.ServiceError | Error): CliEr
 }
 
 /**
- * Connects to NATS. With `reconnect`, the connection rides out a server restart (for commands
- * that follow a long transfer); the first connection fails fast either way.
+ * Connects to NATS, authenticating as the services do (SHOAL_NATS_CREDS_FILE,
+ * SHOAL_NATS_NKEY_SEED_FILE, SHOAL_NATS_TOKEN_FILE or SHOAL_NATS_USER + SHOAL_NATS_PASSWORD_FILE
+ * in `options.env`, default the process environment). With `reconnect`, the connection rides
+ * out a server restart (for commands that follow a long transfer); the first connection fails
+ * fast either way.
  */
 export async function connectNats(
   url: string,
-  options: { reconnect?: boolean } = {},
+  options: { reconnect?: boolean; env?: Record<string, string | undefined> } = {},
 ): Promise<NatsConnection> {
+  let auth: NatsAuth;
   try {
-    return await connect({
+    auth = loadNatsAuth(options.env ?? process.env);
+  } catch (error) {
+    if (!(error instanceof ServiceKitError)) throw error;
+    const problem = oneLine(error).replace(/^invalid configuration, \d+ problems?:;\s*/, '');
+    throw new CliError(CliErrorCode.Usage, `NATS authentication: ${problem}`, { cause: error });
+  }
+  try {
+    return await connectWithAuth(auth, {
       servers: url,
       name: 'shoal-cli',
       timeout: 3000,
@@ -91,6 +109,9 @@ export async function connectNats(
       reconnectTimeWait: 250,
     });
   } catch (error) {
+    if (error instanceof ServiceKitError && error.code === ServiceKitErrorCode.NatsAuthRefused) {
+      throw new CliError(CliErrorCode.Usage, `NATS at ${url}: ${oneLine(error)}`, { cause: error });
+    }
     throw new CliError(CliErrorCode.Unreachable, `cannot reach NATS at ${url}: ${oneLine(error)}`, {
       cause: error,
     });

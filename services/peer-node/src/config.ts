@@ -13,6 +13,9 @@ import {
   LOG_LEVELS,
   type LogLevel,
   loadConfig,
+  loadNatsAuth,
+  NATS_AUTH_ENV,
+  type NatsAuth,
 } from '@shoal/service-kit';
 import { z } from 'zod';
 import { PeerNodeError, PeerNodeErrorCode } from './errors.ts';
@@ -35,6 +38,7 @@ function checked<S extends z.ZodType<string | undefined>>(
 
 const schema = z.object({
   SHOAL_NATS_URL: envNatsUrls({ default: 'nats://127.0.0.1:4222' }),
+  ...NATS_AUTH_ENV,
   SHOAL_NATS_PREFIX: envString({
     default: DEFAULT_SUBJECT_PREFIX,
     pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
@@ -106,6 +110,7 @@ const schema = z.object({
 
 export interface PeerNodeConfig {
   natsServers: string[];
+  natsAuth: NatsAuth;
   subjectPrefix: string;
   dataDir: string;
   nodeId: string;
@@ -174,8 +179,10 @@ export function loadPeerNodeConfig(
   env: Record<string, string | undefined> = process.env,
 ): PeerNodeConfig {
   let raw: z.output<typeof schema>;
+  let natsAuth: NatsAuth;
   try {
     raw = loadConfig(schema, env);
+    natsAuth = loadNatsAuth(raw);
   } catch (error) {
     throw new PeerNodeError(
       PeerNodeErrorCode.InvalidConfig,
@@ -228,6 +235,7 @@ export function loadPeerNodeConfig(
 
   return {
     natsServers: raw.SHOAL_NATS_URL,
+    natsAuth,
     subjectPrefix: raw.SHOAL_NATS_PREFIX,
     dataDir,
     nodeId,

@@ -3,7 +3,7 @@
 // the metrics/health server.
 import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import {
   announceOverNats,
   BusError,
@@ -13,7 +13,13 @@ import {
   type PeerLabels,
 } from '@shoal/bus';
 import type { Metainfo } from '@shoal/protocol';
-import { type HttpService, type Logger, Readiness, startHttpServer } from '@shoal/service-kit';
+import {
+  connectNats,
+  type HttpService,
+  type Logger,
+  Readiness,
+  startHttpServer,
+} from '@shoal/service-kit';
 import { BlobStorage, fetchMetadata, type PeerAddress, SwarmNode } from '@shoal/swarm';
 import { NatsAnnouncer } from './announcer.ts';
 import type { PeerNodeConfig } from './config.ts';
@@ -453,7 +459,7 @@ export class PeerNodeService {
     // back off until the connection exists.
     let nc: NatsConnection;
     try {
-      nc = await connect({
+      nc = await connectNats(this.config.natsAuth, {
         servers: this.config.natsServers,
         name: `shoal-peer-node-${this.config.nodeId}`,
         waitOnFirstConnect: true,

@@ -9,6 +9,9 @@ import {
   envString,
   LOG_LEVELS,
   loadConfig,
+  loadNatsAuth,
+  NATS_AUTH_ENV,
+  type NatsAuth,
 } from '@shoal/service-kit';
 import { z } from 'zod';
 import { PieceStoreError, PieceStoreErrorCode } from './errors.ts';
@@ -19,6 +22,7 @@ const MiB = 1024 * 1024;
 const schema = z.object({
   SHOAL_DATA_DIR: envString({ default: '/var/lib/shoal/piece-store' }),
   SHOAL_NATS_URL: envNatsUrls({ default: 'nats://127.0.0.1:4222' }),
+  ...NATS_AUTH_ENV,
   SHOAL_NATS_PREFIX: envString({
     default: 'shoal',
     pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
@@ -73,6 +77,7 @@ export type RawConfig = z.output<typeof schema>;
 export interface PieceStoreConfig {
   dataDir: string;
   natsUrls: string[];
+  natsAuth: NatsAuth;
   subjectPrefix: string;
   logLevel: (typeof LOG_LEVELS)[number];
   grpc: { host: string; port: number };
@@ -109,6 +114,7 @@ export function loadPieceStoreConfig(
   env: Record<string, string | undefined> = process.env,
 ): PieceStoreConfig {
   const raw = loadConfig(schema, env, { rejectUnknownWithPrefix: 'SHOAL_PIECE_STORE_' });
+  const natsAuth = loadNatsAuth(raw);
   const problems: string[] = [];
   if (raw.SHOAL_PIECE_STORE_REPLICA_TTL_MS < 2 * raw.SHOAL_PIECE_STORE_HEARTBEAT_MS) {
     problems.push(
@@ -130,6 +136,7 @@ export function loadPieceStoreConfig(
   return {
     dataDir: raw.SHOAL_DATA_DIR,
     natsUrls: raw.SHOAL_NATS_URL,
+    natsAuth,
     subjectPrefix: raw.SHOAL_NATS_PREFIX,
     logLevel: raw.SHOAL_LOG_LEVEL,
     grpc: { host: raw.SHOAL_PIECE_STORE_GRPC_HOST, port: raw.SHOAL_PIECE_STORE_GRPC_PORT },

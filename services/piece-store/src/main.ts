@@ -23,8 +23,13 @@ try {
   throw error;
 }
 main(config).catch((error: unknown) => {
-  process.stderr.write(
-    `shoal-piece-store: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`,
-  );
+  // A ServiceKitError (e.g. NATS refused the credentials) says all; anything else is a bug.
+  const reason =
+    error instanceof ServiceKitError
+      ? error.message
+      : error instanceof Error
+        ? error.stack
+        : String(error);
+  process.stderr.write(`shoal-piece-store: failed to start: ${reason}\n`);
   process.exit(1);
 });

@@ -5,11 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { createHashPool, type HashPool } from '@shoal/hashing';
 import type { Artifact, VerifyResponse } from '@shoal/proto';
 import { magnetFromMetainfo, parseTorrent } from '@shoal/protocol';
 import {
+  connectNats,
   counter,
   createMetricsRegistry,
   Gauge,
@@ -551,7 +552,7 @@ export async function startPieceStore(
     for (const entry of quarantined) log.error(entry, 'artifact quarantined at start-up');
     readiness.set('store', true);
 
-    const nc: NatsConnection = await connect({
+    const nc: NatsConnection = await connectNats(config.natsAuth, {
       servers: config.natsUrls,
       name: `shoal-piece-store-${replicaId}`,
       maxReconnectAttempts: -1,

@@ -9,6 +9,9 @@ import {
   envString,
   LOG_LEVELS,
   loadConfig,
+  loadNatsAuth,
+  NATS_AUTH_ENV,
+  type NatsAuth,
   ServiceKitError,
   ServiceKitErrorCode,
 } from '@shoal/service-kit';
@@ -21,6 +24,7 @@ const policyNames = Object.keys(HANDOUT_POLICIES) as [HandoutPolicyName, ...Hand
 /** Every variable the tracker reads, with its default (see README.md for the table). */
 export const TrackerEnv = z.object({
   SHOAL_NATS_URL: envNatsUrls({ default: 'nats://127.0.0.1:4222' }),
+  ...NATS_AUTH_ENV,
   SHOAL_NATS_PREFIX: envString({
     default: DEFAULT_SUBJECT_PREFIX,
     pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
@@ -56,6 +60,7 @@ export const TrackerEnv = z.object({
 
 export interface TrackerConfig {
   natsServers: string[];
+  natsAuth: NatsAuth;
   subjectPrefix: string;
   bucketBase: string;
   intervalS: number;
@@ -81,6 +86,7 @@ export interface TrackerConfig {
 /** Reads and checks the environment; throws one `ServiceKitError` listing every problem. */
 export function loadTrackerConfig(env: Record<string, string | undefined>): TrackerConfig {
   const raw = loadConfig(TrackerEnv, env, { rejectUnknownWithPrefix: 'SHOAL_TRACKER_' });
+  const natsAuth = loadNatsAuth(raw);
   const intervalS = raw.SHOAL_ANNOUNCE_INTERVAL_S;
   const peerTtlS = raw.SHOAL_PEER_TTL_S ?? 2 * intervalS;
   if (peerTtlS <= intervalS) {
@@ -91,6 +97,7 @@ export function loadTrackerConfig(env: Record<string, string | undefined>): Trac
   }
   return {
     natsServers: raw.SHOAL_NATS_URL,
+    natsAuth,
     subjectPrefix: raw.SHOAL_NATS_PREFIX,
     bucketBase: raw.SHOAL_KV_BUCKET,
     intervalS,

@@ -1,9 +1,9 @@
 // The tracker process: `node --conditions=source services/tracker/src/main.ts`, configured by
 // SHOAL_* environment variables (README.md lists them).
 import { readFileSync } from 'node:fs';
-import { connect } from '@nats-io/transport-node';
 import { createSubjects } from '@shoal/bus';
 import {
+  connectNats,
   createLogger,
   installShutdown,
   Readiness,
@@ -77,7 +77,7 @@ async function main(config: TrackerConfig): Promise<void> {
   shutdown.add('http', () => http.close());
   logger.info({ url: http.url }, 'http listening');
 
-  const nc = await connect({
+  const nc = await connectNats(config.natsAuth, {
     servers: config.natsServers,
     name: `shoal-tracker-${config.replicaId}`,
     maxReconnectAttempts: -1,
@@ -202,8 +202,13 @@ try {
   throw error;
 }
 main(config).catch((error: unknown) => {
-  process.stderr.write(
-    `shoal-tracker: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`,
-  );
+  // A ServiceKitError (e.g. NATS refused the credentials) says all; anything else is a bug.
+  const reason =
+    error instanceof ServiceKitError
+      ? error.message
+      : error instanceof Error
+        ? error.stack
+        : String(error);
+  process.stderr.write(`shoal-tracker: failed to start: ${reason}\n`);
   process.exit(1);
 });

@@ -66,10 +66,61 @@ app.kubernetes.io/component: {{ .component }}
 - name: SHOAL_NATS_URL
   value: {{ required "nats.external.url (or nats.external.existingSecret) is required when nats.bundled.enabled is false" .Values.nats.external.url | quote }}
 {{- end }}
+{{- with include "shoal.natsAuthFile" . }}
+{{- $auth := $.Values.nats.external.auth }}
+{{- if $auth.credsKey }}
+- name: SHOAL_NATS_CREDS_FILE
+{{- else if $auth.nkeySeedKey }}
+- name: SHOAL_NATS_NKEY_SEED_FILE
+{{- else if $auth.tokenKey }}
+- name: SHOAL_NATS_TOKEN_FILE
+{{- else }}
+- name: SHOAL_NATS_USER
+  value: {{ $auth.user | quote }}
+- name: SHOAL_NATS_PASSWORD_FILE
+{{- end }}
+  value: {{ printf "/etc/shoal/nats-auth/%s" . | quote }}
+{{- end }}
 - name: SHOAL_NATS_PREFIX
   value: {{ .Values.nats.subjectPrefix | quote }}
 - name: SHOAL_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- end -}}
+
+{{/* NATS credentials (nats.external.auth): the file name the chosen Secret key is mounted as
+     under /etc/shoal/nats-auth, or nothing without authentication. values.schema.json allows
+     one method at most. */}}
+{{- define "shoal.natsAuthFile" -}}
+{{- $auth := .Values.nats.external.auth -}}
+{{- if $auth.existingSecret -}}
+{{- if .Values.nats.bundled.enabled -}}
+{{- fail "nats.external.auth applies to an external NATS: set nats.bundled.enabled=false" -}}
+{{- end -}}
+{{- if $auth.credsKey }}user.creds{{ else if $auth.nkeySeedKey }}user.nk{{ else if $auth.tokenKey }}token{{ else }}password{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The volume mount of the NATS credentials, for every container that talks to NATS. */}}
+{{- define "shoal.natsAuthVolumeMount" -}}
+{{- if include "shoal.natsAuthFile" . }}
+- { name: nats-auth, mountPath: /etc/shoal/nats-auth, readOnly: true }
+{{- end }}
+{{- end -}}
+
+{{/* The volume of the NATS credentials: only the chosen key of the Secret, readable by the
+     services' group (fsGroup) alone. */}}
+{{- define "shoal.natsAuthVolume" -}}
+{{- with include "shoal.natsAuthFile" . }}
+{{- $auth := $.Values.nats.external.auth }}
+- name: nats-auth
+  secret:
+    secretName: {{ $auth.existingSecret }}
+    # 0440
+    defaultMode: 288
+    items:
+      - key: {{ coalesce $auth.credsKey $auth.nkeySeedKey $auth.tokenKey $auth.passwordKey }}
+        path: {{ . }}
+{{- end }}
 {{- end -}}
 
 {{/* Extra variables from a component's `extraEnv` map, sorted for stable output. */}}
