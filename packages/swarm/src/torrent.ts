@@ -58,6 +58,12 @@ const UPLOAD_HIGH_WATER = 256 * 1024;
 const INITIAL_PIPELINE = 32;
 const MIN_PIPELINE = 16;
 const MAX_PIPELINE = 500;
+/**
+ * HAVEs for newly verified pieces go to downloaders together, at most this long after the
+ * piece: one packet per peer per batch instead of one per piece and peer. With N peers every
+ * host sends and receives N - 1 HAVEs per piece, and each alone was a packet (TCP_NODELAY).
+ */
+const HAVE_BATCH_MS = 100;
 /** Free request slots a peer gathers before we top its pipeline up again (< MIN_PIPELINE). */
 const REFILL_BATCH = 4;
 /** Pipeline cap when the peer does not say (`reqq`), libtorrent's default. */
@@ -316,6 +322,9 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
   #optimistic: PeerState | undefined;
   /** When the set of downloading non-origin peers last grew (super-seeding grace). */
   #downloaderJoinedAt = performance.now();
+  /** Pieces verified since the last HAVE batch, and the batch's timer. */
+  #pendingHaves: number[] = [];
+  #haveTimer: NodeJS.Timeout | undefined;
 
   constructor(host: TorrentHost, settings: TorrentSettings, options: AddTorrentOptions) {
     super();
@@ -424,6 +433,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#tickTimer);
+    clearTimeout(this.#haveTimer);
     clearTimeout(this.#announceTimer);
     const reason = new SwarmError(SwarmErrorCode.Stopped, 'the torrent was stopped');
     for (const peer of [...this.#peers.values()]) peer.conn.close(reason);
@@ -1125,20 +1135,39 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
   #onPieceVerified(index: number): void {
     if (!this.#have.set(index)) return;
     this.#bytesDone += pieceSize(this.metainfo, index);
-    // Offer it at once: every peer hears about every piece the moment it is verified.
+    // An origin hears at once (its super-seeding window waits for our HAVEs); downloaders in
+    // the next batch.
     for (const peer of this.#peers.values()) {
-      peer.conn.send({ type: 'have', index });
+      if (peer.isOrigin) peer.conn.send({ type: 'have', index });
       if (peer.has.has(index)) {
         peer.wanted--;
         this.#updateInterest(peer);
       }
     }
+    this.#pendingHaves.push(index);
+    this.#haveTimer ??= setTimeout(() => this.#flushHaves(), HAVE_BATCH_MS);
     this.emit('piece', index);
     if (this.#have.complete) this.#onComplete();
     else this.#fillAll();
   }
 
+  #flushHaves(): void {
+    clearTimeout(this.#haveTimer);
+    this.#haveTimer = undefined;
+    const indexes = this.#pendingHaves;
+    this.#pendingHaves = [];
+    if (indexes.length === 0 || this.#stopped) return;
+    for (const peer of this.#peers.values()) {
+      if (peer.isOrigin) continue;
+      peer.conn.batch(() => {
+        for (const index of indexes) peer.conn.send({ type: 'have', index });
+      });
+    }
+  }
+
   #onComplete(): void {
+    // Everyone hears the last pieces before connections to complete peers are closed.
+    this.#flushHaves();
     this.#log.info({ infoHash: this.infoHash, stats: this.stats() }, 'torrent complete');
     this.#guardAsync('flush', this.#storage.flush());
     this.emit('complete');
