@@ -5,9 +5,9 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ManagedProcess } from '@shoal/testkit';
+import { type Cpu, CpuMeter } from '@shoal/testkit';
 import { BenchError, BenchErrorCode } from './errors.ts';
 import type { TestNetwork } from './netns.ts';
-import { type Cpu, CpuMeter } from './procstat.ts';
 
 export const MiB = 1024 * 1024;
 

@@ -7,11 +7,13 @@ import { connect } from '@nats-io/transport-node';
 import {
   freePort,
   onCleanup,
+  parseProcStat,
   requireExecutable,
   startNatsServer,
   startProcess,
   TestkitError,
   TestkitErrorCode,
+  treeCpuSeconds,
   waitFor,
 } from '@shoal/testkit';
 
@@ -158,4 +160,23 @@ test('nats-server takes a configuration file, here one that requires a token', a
   // A PING/PONG round trip: the server accepted the token.
   await nc.flush();
   assert.equal(nc.isClosed(), false);
+});
+
+test('procstat: a stat line whose command holds spaces and parentheses; CPU of a live tree', async () => {
+  const line =
+    '4242 (node (x) y) S 7 1 1 0 -1 4194304 10 0 0 0 250 120 30 5 20 0 11 0 100 1000 200';
+  const parsed = parseProcStat(line);
+  assert.equal(parsed.pid, 4242);
+  assert.equal(parsed.ppid, 7);
+  assert.equal(parsed.ownTicks, 370);
+  assert.equal(parsed.systemTicks, 120);
+  assert.equal(parsed.reapedChildTicks, 35);
+  const start = Date.now();
+  while (Date.now() - start < 50) {
+    // Burn a little CPU so this process's own time is above zero.
+  }
+  const cpu = (await treeCpuSeconds([process.pid])).get(process.pid);
+  assert.ok(cpu !== undefined && cpu.total > 0, `CPU of this process: ${JSON.stringify(cpu)}`);
+  const gone = (await treeCpuSeconds([2 ** 22 + 1])).get(2 ** 22 + 1);
+  assert.deepEqual(gone, { total: 0, system: 0 });
 });

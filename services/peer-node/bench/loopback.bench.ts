@@ -21,11 +21,13 @@ import { hashFilePieces } from '@shoal/hashing';
 import { choosePieceLength, createTorrent } from '@shoal/protocol';
 import {
   type AfterHook,
+  aria2SwarmOptions,
   freePort,
   type ManagedProcess,
   onCleanup,
   requireExecutable,
   startProcess,
+  treeCpuSeconds,
   waitFor,
 } from '@shoal/testkit';
 import { randomFile, startCluster, startPeerNode, startPieceStore } from '../test/helpers.ts';
@@ -62,17 +64,6 @@ interface Result {
   cpuSeconds: number;
 }
 
-/** utime + stime of a process in seconds (USER_HZ = 100), or undefined once it is gone. */
-async function cpuSecondsOf(pid: number): Promise<number | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * CPU used by a set of processes from now on: sampled every 100 ms (a process that exits is
  * counted up to its last sample), read out by `stop()`.
@@ -81,11 +72,11 @@ function cpuMeter(pids: () => readonly number[]): { stop: () => Promise<number> 
   const first = new Map<number, number>();
   const last = new Map<number, number>();
   const sample = async () => {
-    for (const pid of pids()) {
-      const seconds = await cpuSecondsOf(pid);
-      if (seconds === undefined) continue;
-      if (!first.has(pid)) first.set(pid, seconds);
-      last.set(pid, seconds);
+    // A process that is gone reads as 0 and is skipped: its last sample stands.
+    for (const [pid, cpu] of await treeCpuSeconds(pids())) {
+      if (cpu.total === 0 && last.has(pid)) continue;
+      if (!first.has(pid)) first.set(pid, cpu.total);
+      last.set(pid, cpu.total);
     }
   };
   void sample();
@@ -224,18 +215,9 @@ function aria2Args(
   extra: string[],
 ): string[] {
   return [
-    '--no-conf',
-    `--dir=${directory}`,
-    '--enable-dht=false',
-    '--enable-dht6=false',
+    ...aria2SwarmOptions(directory),
     `--dht-listen-port=${dhtPort}`,
     `--listen-port=${listenPort}`,
-    '--bt-enable-lpd=false',
-    '--enable-peer-exchange=false',
-    '--bt-require-crypto=false',
-    '--summary-interval=0',
-    '--console-log-level=warn',
-    '--file-allocation=none',
     ...extra,
   ];
 }

@@ -7,7 +7,7 @@
 import { chmod, link, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bdecode, choosePieceLength, isBDict, parseTorrent } from '@shoal/protocol';
-import { type ManagedProcess, requireExecutable, waitFor } from '@shoal/testkit';
+import { aria2SwarmOptions, type ManagedProcess, requireExecutable, waitFor } from '@shoal/testkit';
 import {
   type ContenderRun,
   cpuOf,
@@ -21,23 +21,9 @@ import { BenchError, BenchErrorCode } from '../errors.ts';
 const PORTS = { tracker: 6970, trackerUdp: 6970, rpc: 6800, wire: 6881 } as const;
 const MARKER = '.done';
 
-/** Options every aria2c gets: no DHT, LPD or PEX; no preallocation; quiet. */
+/** Options every aria2c gets: the shared swarm options, one wire port, no seeding ratio. */
 function common(dir: string, extra: readonly string[]): string[] {
-  return [
-    '--no-conf',
-    `--dir=${dir}`,
-    '--enable-dht=false',
-    '--enable-dht6=false',
-    '--bt-enable-lpd=false',
-    '--enable-peer-exchange=false',
-    '--bt-require-crypto=false',
-    '--summary-interval=0',
-    '--console-log-level=warn',
-    '--file-allocation=none',
-    `--listen-port=${PORTS.wire}`,
-    '--seed-ratio=0.0',
-    ...extra,
-  ];
+  return [...aria2SwarmOptions(dir), `--listen-port=${PORTS.wire}`, '--seed-ratio=0.0', ...extra];
 }
 
 export async function runAria2(context: RunContext): Promise<ContenderRun> {

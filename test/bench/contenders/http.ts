@@ -3,10 +3,9 @@
 // copy is on disk and its digest is known, as a deployment script would do.
 import { link, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ManagedProcess, requireExecutable } from '@shoal/testkit';
+import { type ManagedProcess, requireExecutable, selfAndChildrenSeconds } from '@shoal/testkit';
 import { type ContenderRun, type RunContext, RunWindow, saveLogs, within } from '../contender.ts';
 import { BenchError, BenchErrorCode } from '../errors.ts';
-import { selfAndChildrenSeconds } from '../procstat.ts';
 
 const PORT = 8080;
 

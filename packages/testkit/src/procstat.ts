@@ -1,5 +1,5 @@
-// CPU time of processes from /proc/<pid>/stat: a contender's cost is the CPU its processes
-// (and their children, e.g. nginx workers) spent between two samples.
+// CPU time of processes from /proc/<pid>/stat, for benchmarks: a system's cost is the CPU its
+// processes (and their children, e.g. nginx workers) spent between two samples.
 import { readdir, readFile } from 'node:fs/promises';
 
 /** Clock ticks per second of /proc's times (USER_HZ; 100 on every Linux build in use). */
