@@ -1,11 +1,11 @@
 // SHA-1 of pieces on worker threads, so verification never blocks the event loop.
 //
-// A piece on a SharedArrayBuffer (the engine's pooled piece buffers) is read by the worker in
-// place and only the digest comes back; a piece on an ArrayBuffer is transferred to the
-// worker and back with the digest. No copy either way, and no memory left in the worker. (@shoal/hashing's pool is built for
-// streaming whole files: each of its jobs shares a new ring with the workers, which a worker
-// only frees when it next collects garbage; one job per piece grew RSS by ~0.5 MiB per piece,
-// to about 1 GiB, in our measurements. So piece verification has its own small pool.)
+// A piece on an ArrayBuffer (the engine's pooled piece buffers) is transferred to a worker
+// and back with the digest; one on a SharedArrayBuffer is read in place and only the digest
+// comes back. No copy either way, and no memory left in the worker. (@shoal/hashing's pool
+// is built for streaming whole files: each of its jobs shares a new ring with the workers,
+// which a worker only frees when it next collects garbage; one job per piece grew RSS by
+// ~0.5 MiB per piece, to about 1 GiB, in our measurements. So piece verification has its own small pool.)
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SwarmError, SwarmErrorCode } from './errors.ts';

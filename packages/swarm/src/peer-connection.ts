@@ -76,7 +76,7 @@ export interface PeerConnectionOptions extends PeerConnectionTimeouts {
   readonly maxBlockLength?: number;
   /**
    * The socket reads into a buffer it reuses (net's `onread`) and hands each read to
-   * `onRead`; the connection does not listen for 'data'. See readIntoSharedBuffer.
+   * `onRead`; the connection does not listen for 'data'. See shared-read.ts.
    */
   readonly sharedReadBuffer?: boolean;
 }

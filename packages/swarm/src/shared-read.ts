@@ -7,7 +7,7 @@
 // the CPU with `onread` (and no full collection) as with 'data' events (three).
 // One buffer is enough: reads are delivered one at a time on the main thread and each
 // connection consumes its read (WireDecoder.pushTransient) before the next one happens.
-import { type Server, Socket, type SocketConstructorOpts } from 'node:net';
+import { Socket, type SocketConstructorOpts } from 'node:net';
 
 /** Largest single socket read. */
 export const SHARED_READ_BYTES = 256 * 1024;
@@ -40,7 +40,7 @@ export class SharedReadBuffer {
    * then resumes the original socket and reads through 'data' events.
    */
   adopt(socket: Socket, sink: () => ReadSink | undefined): Socket | undefined {
-    const internals = socket as unknown as { _handle: unknown; _server: Server | null };
+    const internals = socket as unknown as { _handle: unknown };
     const handle = internals._handle as {
       readStart?: unknown;
       readStop?: unknown;

@@ -190,8 +190,7 @@ export class WireDecoder {
   #completeCarried(chunk: Uint8Array, events: WireEvent[]): number {
     let used = this.#appendCarry(chunk, 0, LENGTH_PREFIX_BYTES);
     if (this.#carryLength < LENGTH_PREFIX_BYTES) return used;
-    const carry = () => this.#carries[this.#carry]!;
-    const length = readUint32(carry(), 0);
+    const length = readUint32(this.#carryBuffer, 0);
     if (length === 0) {
       events.push({ type: 'keep-alive' });
       this.#carryLength = 0;
@@ -199,10 +198,12 @@ export class WireDecoder {
     }
     used = this.#appendCarry(chunk, used, LENGTH_PREFIX_BYTES + 1);
     if (this.#carryLength <= LENGTH_PREFIX_BYTES) return used;
-    checkMessageLength(carry()[LENGTH_PREFIX_BYTES]!, length, this.#limits);
+    checkMessageLength(this.#carryBuffer[LENGTH_PREFIX_BYTES]!, length, this.#limits);
     used = this.#appendCarry(chunk, used, LENGTH_PREFIX_BYTES + length);
     if (this.#carryLength < LENGTH_PREFIX_BYTES + length) return used;
-    events.push(this.#transientFrame(carry().subarray(LENGTH_PREFIX_BYTES, this.#carryLength)));
+    events.push(
+      this.#transientFrame(this.#carryBuffer.subarray(LENGTH_PREFIX_BYTES, this.#carryLength)),
+    );
     // The block just handed out stays intact: the next partial frame goes to the other buffer.
     this.#carry ^= 1;
     this.#carryLength = 0;
@@ -230,6 +231,11 @@ export class WireDecoder {
     this.#reserveCarry(frame);
     this.#carries[this.#carry]!.set(chunk.subarray(offset), 0);
     this.#carryLength = rest;
+  }
+
+  /** The buffer being filled (#appendCarry may replace it with a larger one). */
+  get #carryBuffer(): Uint8Array {
+    return this.#carries[this.#carry]!;
   }
 
   #reserveCarry(bytes: number): void {
