@@ -3,10 +3,12 @@ export { Bitfield } from './bitfield.ts';
 export { type ChokeCandidate, pickOptimistic, regularUnchoke } from './choker.ts';
 export { SwarmError, SwarmErrorCode } from './errors.ts';
 export { MAX_HASH_WORKERS, PieceHashWorkers } from './hash-workers.ts';
+export { InOrderDigest, type InOrderDigestSource } from './in-order-digest.ts';
 export { type Logger, silentLogger } from './logger.ts';
 export { type FetchMetadataOptions, fetchMetadata, MAX_FETCHED_METADATA_SIZE } from './metadata.ts';
 export { randomPeerId } from './peer-connection.ts';
 export {
+  COMMON_AVAILABILITY,
   comparePartialPieces,
   createPiecePicker,
   eligible,
@@ -17,6 +19,7 @@ export {
   type PiecePicker,
   type PiecePickerName,
   pickEndgameBlocks,
+  RAREST_TIE_WINDOW,
   rarestFirst,
   sequential,
 } from './picker.ts';
@@ -29,7 +32,12 @@ export {
   type PieceStorage,
   type StorageLayout,
 } from './storage.ts';
-export { type AdvertiseContext, advertiseWindow, nextAdvertisement } from './super-seed.ts';
+export {
+  ADVERTISE_TIE_WINDOW,
+  type AdvertiseContext,
+  advertiseWindow,
+  nextAdvertisement,
+} from './super-seed.ts';
 export { SwarmNode, type SwarmNodeOptions } from './swarm-node.ts';
 export {
   type AnnounceEvent,

@@ -34,8 +34,24 @@ export function eligible(context: PickContext, index: number): boolean {
 }
 
 /**
+ * How many of the tied rarest pieces (the lowest indexes) the random tie-break chooses from.
+ * A window, not the whole file: downloads then advance roughly front to back, so the
+ * whole-file SHA-256 (in-order-digest.ts) hashes most pieces from memory as they arrive, while
+ * peers still pick different pieces among the window and rarity still comes first.
+ */
+export const RAREST_TIE_WINDOW = 32;
+
+/**
+ * Pieces held by this many connected peers or more count as equally common: among them the
+ * tie window (front to back) decides, so a piece that became common early is not left for the
+ * very end, where it would hold back the whole-file SHA-256. Rarer pieces still come first.
+ */
+export const COMMON_AVAILABILITY = 3;
+
+/**
  * Rarest first: the eligible piece held by the fewest connected peers, ties broken uniformly
- * at random (reservoir sampling over the tied pieces, one pass, no allocation).
+ * at random among the first RAREST_TIE_WINDOW of them (reservoir sampling, one pass, no
+ * allocation).
  */
 export const rarestFirst: PiecePicker = {
   name: 'rarest-first',
@@ -45,12 +61,12 @@ export const rarestFirst: PiecePicker = {
     let ties = 0;
     for (let index = 0; index < context.pieceCount; index++) {
       if (!eligible(context, index)) continue;
-      const availability = context.availability[index] ?? 0;
+      const availability = Math.min(context.availability[index] ?? 0, COMMON_AVAILABILITY);
       if (availability < bestAvailability) {
         best = index;
         bestAvailability = availability;
         ties = 1;
-      } else if (availability === bestAvailability) {
+      } else if (availability === bestAvailability && ties < RAREST_TIE_WINDOW) {
         ties++;
         if (context.random() * ties < 1) best = index;
       }

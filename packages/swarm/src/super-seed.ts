@@ -18,8 +18,17 @@ export interface AdvertiseContext {
 }
 
 /**
+ * How many of the tied least-spread pieces (the lowest indexes) the random tie-break chooses
+ * from. Handing out first copies roughly front to back lets every downloader's whole-file
+ * SHA-256 (in-order-digest.ts) keep up with its download; within the window, different peers
+ * still get different pieces.
+ */
+export const ADVERTISE_TIE_WINDOW = 32;
+
+/**
  * The next piece to advertise to a peer: lowest `advertised + availability` (the piece least
- * spread so far), ties broken uniformly at random; undefined when every piece is skipped.
+ * spread so far), ties broken uniformly at random among the first ADVERTISE_TIE_WINDOW of
+ * them; undefined when every piece is skipped.
  */
 export function nextAdvertisement(context: AdvertiseContext): number | undefined {
   let best: number | undefined;
@@ -32,7 +41,7 @@ export function nextAdvertisement(context: AdvertiseContext): number | undefined
       best = index;
       bestScore = score;
       ties = 1;
-    } else if (score === bestScore) {
+    } else if (score === bestScore && ties < ADVERTISE_TIE_WINDOW) {
       ties++;
       if (context.random() * ties < 1) best = index;
     }

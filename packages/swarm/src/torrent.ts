@@ -19,6 +19,7 @@ import { Bitfield } from './bitfield.ts';
 import type { BufferPool, PieceBufferPool } from './buffer-pool.ts';
 import { type ChokeCandidate, pickOptimistic, regularUnchoke } from './choker.ts';
 import { asError, SwarmError, SwarmErrorCode } from './errors.ts';
+import { InOrderDigest } from './in-order-digest.ts';
 import type { Logger } from './logger.ts';
 import {
   type ConnectionHandler,
@@ -182,6 +183,11 @@ export interface AddTorrentOptions {
   role?: Role;
   /** Piece selection strategy (picker.ts). Default 'rarest-first'. */
   picker?: PiecePicker;
+  /**
+   * Compute the whole-file SHA-256 while downloading (in-order-digest.ts), for `sha256()`.
+   * Default false.
+   */
+  streamSha256?: boolean;
 }
 
 /** The public face of a torrent on a node. Events: see Torrent. */
@@ -191,6 +197,11 @@ export interface TorrentHandle extends EventEmitter {
   stats(): TorrentStats;
   addPeers(peers: PeerAddress[]): void;
   have(): Bitfield;
+  /**
+   * SHA-256 of the torrent's data front to back, once every piece is verified. Needs
+   * `streamSha256`; rejects if a piece could not be read back.
+   */
+  sha256(): Promise<Uint8Array>;
   stop(): Promise<void>;
 }
 
@@ -325,6 +336,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
   /** Pieces verified since the last HAVE batch, and the batch's timer. */
   #pendingHaves: number[] = [];
   #haveTimer: NodeJS.Timeout | undefined;
+  readonly #digest: InOrderDigest | undefined;
 
   constructor(host: TorrentHost, settings: TorrentSettings, options: AddTorrentOptions) {
     super();
@@ -355,6 +367,18 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       4,
       Math.floor(settings.maxPendingPieceBytes / metainfo.pieceLength),
     );
+    if (options.streamSha256) {
+      this.#digest = new InOrderDigest({
+        pieceCount: metainfo.pieceCount,
+        pieceLength: (index) => pieceSize(metainfo, index),
+        isVerified: (index) => this.#have.has(index),
+        readPiece: (index, target) => this.#storage.read(index, 0, target),
+        acquire: (length) => host.pieceBuffers.acquire(length),
+        release: (buffer) => host.pieceBuffers.release(buffer),
+      });
+      // Pieces already on disk (a resumed download) are hashed while the rest arrives.
+      this.#catchUpDigest();
+    }
     this.#tickTimer = setInterval(() => this.#guard('tick', () => this.#tick()), settings.tickMs);
     this.#tickTimer.unref();
     if (this.#announcer) this.#scheduleAnnounce('started', 0);
@@ -432,6 +456,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#digest?.stop();
     clearInterval(this.#tickTimer);
     clearTimeout(this.#haveTimer);
     clearTimeout(this.#announceTimer);
@@ -1128,6 +1153,8 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     }
     if (this.#stopped) return;
     this.#pieces.delete(piece.index);
+    // Next in file order: into the whole-file digest before the buffer is reused.
+    this.#digest?.offer(piece.index, piece.buffer.subarray(0, piece.length));
     this.#host.pieceBuffers.release(piece.buffer);
     this.#onPieceVerified(piece.index);
   }
@@ -1146,9 +1173,25 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
     }
     this.#pendingHaves.push(index);
     this.#haveTimer ??= setTimeout(() => this.#flushHaves(), HAVE_BATCH_MS);
+    this.#catchUpDigest();
     this.emit('piece', index);
     if (this.#have.complete) this.#onComplete();
     else this.#fillAll();
+  }
+
+  /** Reads verified pieces back into the whole-file digest, up to the next gap. */
+  #catchUpDigest(): void {
+    // A failed read-back is reported by sha256(), which the caller awaits.
+    if (this.#digest) void this.#digest.catchUp();
+  }
+
+  sha256(): Promise<Uint8Array> {
+    if (!this.#digest) {
+      return Promise.reject(
+        new SwarmError(SwarmErrorCode.InvalidOptions, 'the torrent was added without streamSha256'),
+      );
+    }
+    return this.#digest.digest();
   }
 
   #flushHaves(): void {
@@ -1168,7 +1211,18 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
   #onComplete(): void {
     // Everyone hears the last pieces before connections to complete peers are closed.
     this.#flushHaves();
-    this.#log.info({ infoHash: this.infoHash, stats: this.stats() }, 'torrent complete');
+    this.#log.info(
+      {
+        infoHash: this.infoHash,
+        stats: this.stats(),
+        // How much of the whole-file SHA-256 is done at the last piece, and how it was fed.
+        sha256: this.#digest && {
+          hashedPieces: this.#digest.hashedPieces,
+          ...this.#digest.counts,
+        },
+      },
+      'torrent complete',
+    );
     this.#guardAsync('flush', this.#storage.flush());
     this.emit('complete');
     this.emit('progress', this.stats());

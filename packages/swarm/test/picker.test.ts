@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
+  COMMON_AVAILABILITY,
   comparePartialPieces,
   createPiecePicker,
   type PickContext,
   pickEndgameBlocks,
+  RAREST_TIE_WINDOW,
   rarestFirst,
   SwarmError,
   sequential,
@@ -40,15 +42,21 @@ test('rarest first picks the eligible piece held by the fewest peers', () => {
   assert.equal(picked, 4);
   assert.equal(rarestFirst.nextPiece(context({ availability, peerHas: () => false })), undefined);
   assert.equal(rarestFirst.nextPiece(context({ availability, needed: (i) => i === 0 })), 0);
+  // Common pieces (COMMON_AVAILABILITY holders or more) are alike: 6 holders tie with 3.
+  const common = [COMMON_AVAILABILITY + 3, COMMON_AVAILABILITY, COMMON_AVAILABILITY + 6];
+  assert.equal(rarestFirst.nextPiece(context({ availability: common, random: () => 0.99 })), 0);
+  assert.equal(rarestFirst.nextPiece(context({ availability: common, random: () => 0 })), 2);
 });
 
-test('rarest first: always a rarest eligible piece, for any state (property)', () => {
+test('rarest first: always a rarest eligible piece (common ones alike), for any state (property)', () => {
   fc.assert(
     fc.property(
       fc.array(fc.tuple(fc.nat(10), fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 200 }),
       fc.integer(),
       (pieces, seed) => {
         const availability = pieces.map(([a]) => a);
+        // At COMMON_AVAILABILITY holders and above a piece is as good as any other common one.
+        const rarity = (a: number) => Math.min(a, COMMON_AVAILABILITY);
         const picked = rarestFirst.nextPiece(
           context({
             availability,
@@ -59,12 +67,12 @@ test('rarest first: always a rarest eligible piece, for any state (property)', (
         );
         const eligible = pieces.flatMap(([a, has, needed], i) => (has && needed ? [{ i, a }] : []));
         if (eligible.length === 0) return picked === undefined;
-        const min = Math.min(...eligible.map((e) => e.a));
+        const min = Math.min(...eligible.map((e) => rarity(e.a)));
         return (
           picked !== undefined &&
           pieces[picked]![1] &&
           pieces[picked]![2] &&
-          availability[picked] === min
+          rarity(availability[picked]!) === min
         );
       },
     ),
@@ -85,6 +93,37 @@ test('rarest first breaks ties uniformly at random', () => {
     // Each of 4 tied pieces expects 1000; a fair picker stays well within ±15 %.
     assert.ok(count > 850 && count < 1150, `tie share ${count} of ${trials}`);
   }
+});
+
+test('rarest first: ties are drawn from the lowest-indexed window of them, evenly', () => {
+  // Every other piece is tied at the lowest availability; more of them than the window.
+  const availability: number[] = Array.from({ length: 4 * RAREST_TIE_WINDOW }, (_, i) =>
+    i % 2 === 0 ? 1 : 2,
+  );
+  const tied = availability.flatMap((a, i) => (a === 1 ? [i] : []));
+  const window = tied.slice(0, RAREST_TIE_WINDOW);
+  const counts = new Map<number, number>();
+  const random = seededRandom(7);
+  const trials = 200 * RAREST_TIE_WINDOW;
+  for (let i = 0; i < trials; i++) {
+    const picked = rarestFirst.nextPiece(context({ availability, random }))!;
+    counts.set(picked, (counts.get(picked) ?? 0) + 1);
+  }
+  assert.deepEqual(
+    [...counts.keys()].sort((a, b) => a - b),
+    window,
+    'only the first RAREST_TIE_WINDOW tied pieces, each of them',
+  );
+  for (const count of counts.values()) {
+    assert.ok(count > 140 && count < 260, `tie share ${count} of ${trials}`);
+  }
+  // Rarity still comes first: a rarer piece beyond the window wins outright.
+  const rarerLate = [...availability];
+  rarerLate[rarerLate.length - 1] = 0;
+  assert.equal(
+    rarestFirst.nextPiece(context({ availability: rarerLate, random })),
+    rarerLate.length - 1,
+  );
 });
 
 test('the origin is used only for pieces no unchoking peer offers', () => {

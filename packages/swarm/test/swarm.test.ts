@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -30,7 +31,10 @@ test('one origin and four leechers: all complete byte-exact, the origin sends ab
     const leechDir = join(dir, `leech${i}`);
     const storage = await FileLayoutStorage.open(leechDir, metainfo);
     t.after(() => storage.close());
-    leechers.push({ handle: node.addTorrent({ metainfo, storage }), dir: leechDir });
+    leechers.push({
+      handle: node.addTorrent({ metainfo, storage, streamSha256: true }),
+      dir: leechDir,
+    });
     nodes.push(node);
   }
   const done = leechers.map(({ handle }) => waitForEvent(handle, 'complete', 30_000));
@@ -42,7 +46,9 @@ test('one origin and four leechers: all complete byte-exact, the origin sends ab
   }
   await Promise.all(done);
 
+  const wholeSha256 = createHash('sha256').update(content.data).digest();
   for (const { handle, dir: leechDir } of leechers) {
+    assert.deepEqual(Buffer.from(await handle.sha256()), wholeSha256, 'streamed SHA-256');
     const stats = handle.stats();
     assert.equal(stats.piecesDone, metainfo.pieceCount);
     assert.equal(stats.bytesDone, metainfo.totalLength);

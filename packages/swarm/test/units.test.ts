@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { PieceBufferPool } from '../src/buffer-pool.ts';
 import {
+  ADVERTISE_TIE_WINDOW,
   advertiseWindow,
   Bitfield,
   BlobStorage,
@@ -78,6 +79,28 @@ test('super-seeding advertises the least spread pieces and a window of k', () =>
     random: () => 0.5,
   });
   assert.equal(pick, 2);
+  // Ties: only the lowest-indexed ADVERTISE_TIE_WINDOW least-spread pieces are drawn, all of them.
+  const pieceCount = 3 * ADVERTISE_TIE_WINDOW;
+  const drawn = new Set<number>();
+  let state = 1;
+  const random = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+  for (let i = 0; i < 50 * ADVERTISE_TIE_WINDOW; i++) {
+    const index = nextAdvertisement({
+      pieceCount,
+      advertised: new Array<number>(pieceCount).fill(0),
+      availability: new Array<number>(pieceCount).fill(0),
+      skip: () => false,
+      random,
+    });
+    drawn.add(index!);
+  }
+  assert.deepEqual(
+    [...drawn].sort((a, b) => a - b),
+    Array.from({ length: ADVERTISE_TIE_WINDOW }, (_, i) => i),
+  );
   assert.equal(
     nextAdvertisement({
       pieceCount: 2,

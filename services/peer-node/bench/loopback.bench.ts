@@ -5,7 +5,8 @@
 //          with the download complete (aria2 checks every piece's SHA-1).
 // Reported per system: wall time, bytes the origin sent (in copies of the file), peak RSS
 // (VmHWM) of each downloading process. Prints a table and one `BENCH_JSON {...}` line.
-// Run: pnpm --filter @shoal/peer-node bench   (SHOAL_BENCH_BYTES, default 1 GiB)
+// Run: pnpm --filter @shoal/peer-node bench   (SHOAL_BENCH_BYTES, default 1 GiB;
+//      SHOAL_BENCH_SHOAL_ONLY=1 skips aria2)
 import { execFileSync } from 'node:child_process';
 import { chmod, link, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,8 @@ const PEER_NODE_NODE_OPTIONS = process.env.SHOAL_BENCH_NODE_OPTIONS ?? '--max-se
  * the .ts sources, which costs each process ~17 MB more for type stripping).
  */
 const RUN_BUILT = process.env.SHOAL_BENCH_SOURCE !== '1';
+/** SHOAL_BENCH_SHOAL_ONLY=1: shoal's row alone, for quick iterations on the engine (no ratio). */
+const SHOAL_ONLY = process.env.SHOAL_BENCH_SHOAL_ONLY === '1';
 
 /** Progress on stderr, so stdout keeps only the results. */
 function step(message: string): void {
@@ -176,6 +179,28 @@ async function runShoal(hook: AfterHook, file: string): Promise<Result> {
   };
   step(
     `shoal timeline (first-last node): first bytes ${spread('firstBytes')}, every piece ${spread('allPieces')}, complete ${spread('complete')}`,
+  );
+  // After the last piece: the fsync and the whole-file SHA-256, side by side, as each node logs.
+  const finishTimings = nodes.map((node) => {
+    const line = node.proc
+      .logs()
+      .split('\n')
+      .find((text) => text.includes('"download complete"'));
+    const parsed = line === undefined ? {} : (JSON.parse(line) as Record<string, unknown>);
+    return { flushMs: Number(parsed.flushMs), sha256Ms: Number(parsed.sha256Ms) };
+  });
+  const digestAtLastPiece = nodes.map((node) => {
+    const line = node.proc
+      .logs()
+      .split('\n')
+      .find((text) => text.includes('"torrent complete"'));
+    return line === undefined ? undefined : (JSON.parse(line) as { sha256?: unknown }).sha256;
+  });
+  step(`shoal whole-file SHA-256 at each node's last piece: ${JSON.stringify(digestAtLastPiece)}`);
+  const range = (values: number[]) =>
+    `${(Math.min(...values) / 1000).toFixed(1)}-${(Math.max(...values) / 1000).toFixed(1)} s`;
+  step(
+    `shoal finish (first-last node): fsync ${range(finishTimings.map((t) => t.flushMs))}, whole-file SHA-256 ${range(finishTimings.map((t) => t.sha256Ms))}`,
   );
   const failed = [...finished.values()].filter((report) => report.state !== 'complete');
   if (failed.length > 0) throw new Error(`peer-nodes failed: ${JSON.stringify(failed)}`);
@@ -413,6 +438,12 @@ async function main(): Promise<void> {
     const shoal = await runShoal(shoalPhase.hook, file);
     // Free the CPU the shoal run used before the next one.
     await shoalPhase.end();
+    if (SHOAL_ONLY) {
+      console.log(
+        `\n${table([shoal])}\nBENCH_JSON ${JSON.stringify({ bench: 'peer-node-loopback', bytes: BYTES, nodes: NODES, built: RUN_BUILT, results: [shoal] })}`,
+      );
+      return;
+    }
     const aria2 = await runAria2(aria2Phase.hook, dir, file);
     await aria2Phase.end();
     const results = [shoal, aria2];

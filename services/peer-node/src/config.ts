@@ -81,6 +81,7 @@ const schema = z.object({
   SHOAL_MAX_CONNECTIONS: envInt({ min: 1, max: 100_000, default: 200 }),
   SHOAL_MAX_CONNECTIONS_PER_TORRENT: envInt({ min: 1, max: 10_000, default: 50 }),
   SHOAL_MAX_TORRENTS: envInt({ min: 1, max: 100_000, default: 1000 }),
+  SHOAL_UNCHOKE_SLOTS: envInt({ min: 1, max: 1000, default: 8 }),
   SHOAL_SEEDING_POLICY: checked(envString({ default: 'while-needed' }), (text) => {
     try {
       parseSeedingPolicy(text, 0);
@@ -128,6 +129,8 @@ export interface PeerNodeConfig {
   downloadRateLimit: number;
   maxConnections: number;
   maxConnectionsPerTorrent: number;
+  /** Peers each torrent uploads to at once (regular unchoke), plus one optimistic. */
+  unchokeSlots: number;
   maxTorrents: number;
   seedingPolicy: SeedingPolicy;
   pieceStoreAddress: string | undefined;
@@ -249,6 +252,7 @@ export function loadPeerNodeConfig(
     downloadRateLimit: raw.SHOAL_DOWNLOAD_RATE_LIMIT,
     maxConnections: raw.SHOAL_MAX_CONNECTIONS,
     maxConnectionsPerTorrent: raw.SHOAL_MAX_CONNECTIONS_PER_TORRENT,
+    unchokeSlots: raw.SHOAL_UNCHOKE_SLOTS,
     maxTorrents: raw.SHOAL_MAX_TORRENTS,
     seedingPolicy,
     pieceStoreAddress: raw.SHOAL_PIECE_STORE_ADDRESS,

@@ -89,6 +89,7 @@ export class PeerNodeService {
       listenPort: config.wire.port,
       maxConnections: config.maxConnections,
       maxConnectionsPerTorrent: config.maxConnectionsPerTorrent,
+      unchokeSlots: config.unchokeSlots,
       uploadRateLimit: config.uploadRateLimit,
       downloadRateLimit: config.downloadRateLimit,
       // One SHA-1 worker verifies over 1 GB/s; each more is another JavaScript heap (~25 MB).
