@@ -17,6 +17,8 @@ test('defaults fill every setting; the socket lives in the data directory', () =
   assert.equal(config.seedingPolicy.name, 'while-needed');
   assert.equal(config.uploadRateLimit, 0);
   assert.equal(config.maxConnections, 200);
+  assert.equal(config.unchokeSlots, 8);
+  assert.equal(loadPeerNodeConfig({ ...base, SHOAL_UNCHOKE_SLOTS: '4' }).unchokeSlots, 4);
   assert.deepEqual(config.labels, { node: 'n1' });
 });
 
@@ -101,6 +103,7 @@ test('malformed values are refused by the schema', () => {
     ['SHOAL_DATA_DIR', 'relative/dir'],
     ['SHOAL_ADVERTISE_IP', 'not-an-ip'],
     ['SHOAL_UPLOAD_RATE_LIMIT', '-5'],
+    ['SHOAL_UNCHOKE_SLOTS', '0'],
   ] as const) {
     assert.throws(
       () => loadPeerNodeConfig({ ...base, [name]: value }),
