@@ -12,6 +12,8 @@ export {
   comparePartialPieces,
   createPiecePicker,
   eligible,
+  FRONT_LAG_PIECES,
+  FRONT_SCAN_PIECES,
   type OutstandingBlock,
   type PartialPiece,
   PIECE_PICKERS,
@@ -22,6 +24,7 @@ export {
   RAREST_TIE_WINDOW,
   rarestFirst,
   sequential,
+  stragglerBehindFront,
 } from './picker.ts';
 export { TokenBucket } from './rate-limit.ts';
 export {

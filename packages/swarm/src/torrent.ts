@@ -30,9 +30,11 @@ import {
 } from './peer-connection.ts';
 import {
   comparePartialPieces,
+  type PickContext,
   type PiecePicker,
   pickEndgameBlocks,
   rarestFirst,
+  stragglerBehindFront,
 } from './picker.ts';
 import { RateMeter } from './rate.ts';
 import { sleepUnref, type TokenBucket } from './rate-limit.ts';
@@ -67,6 +69,7 @@ const MAX_PIPELINE = 500;
 const HAVE_BATCH_MS = 100;
 /** Free request slots a peer gathers before we top its pipeline up again (< MIN_PIPELINE). */
 const REFILL_BATCH = 4;
+
 /** Pipeline cap when the peer does not say (`reqq`), libtorrent's default. */
 const DEFAULT_PEER_REQQ = 250;
 /**
@@ -337,6 +340,9 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
   #pendingHaves: number[] = [];
   #haveTimer: NodeJS.Timeout | undefined;
   readonly #digest: InOrderDigest | undefined;
+  /** No piece below this is missing (where the search for stragglers starts). */
+  #lowestMissing = 0;
+  #highestVerified = -1;
 
   constructor(host: TorrentHost, settings: TorrentSettings, options: AddTorrentOptions) {
     super();
@@ -913,17 +919,28 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
       if (free === 0) return;
     }
 
-    // 2. New pieces, by the picker's order.
+    // 2. A straggler far behind the download front (for the streamed SHA-256), then new
+    // pieces by the picker's order.
+    const pick: PickContext = {
+      pieceCount: this.metainfo.pieceCount,
+      peerHas,
+      needed: (i) => !this.#have.has(i) && !this.#pieces.has(i),
+      availability: this.#availability,
+      peerIsOrigin: peer.isOrigin,
+      availableFromPeers,
+      random: this.#settings.random,
+    };
+    if (this.#digest && free > 0 && this.#pieces.size < this.#maxActivePieces) {
+      while (this.#lowestMissing < this.#have.length && this.#have.has(this.#lowestMissing)) {
+        this.#lowestMissing++;
+      }
+      const straggler = stragglerBehindFront(pick, this.#lowestMissing, this.#highestVerified);
+      if (straggler !== undefined) {
+        free = this.#requestBlocks(peer, this.#startPiece(straggler), free);
+      }
+    }
     while (free > 0 && this.#pieces.size < this.#maxActivePieces) {
-      const index = this.#picker.nextPiece({
-        pieceCount: this.metainfo.pieceCount,
-        peerHas,
-        needed: (i) => !this.#have.has(i) && !this.#pieces.has(i),
-        availability: this.#availability,
-        peerIsOrigin: peer.isOrigin,
-        availableFromPeers,
-        random: this.#settings.random,
-      });
+      const index = this.#picker.nextPiece(pick);
       if (index === undefined) break;
       free = this.#requestBlocks(peer, this.#startPiece(index), free);
     }
@@ -1161,6 +1178,7 @@ export class Torrent extends EventEmitter implements TorrentHandle, ConnectionHa
 
   #onPieceVerified(index: number): void {
     if (!this.#have.set(index)) return;
+    if (index > this.#highestVerified) this.#highestVerified = index;
     this.#bytesDone += pieceSize(this.metainfo, index);
     // An origin hears at once (its super-seeding window waits for our HAVEs); downloaders in
     // the next batch.

@@ -5,12 +5,15 @@ import {
   COMMON_AVAILABILITY,
   comparePartialPieces,
   createPiecePicker,
+  FRONT_LAG_PIECES,
+  FRONT_SCAN_PIECES,
   type PickContext,
   pickEndgameBlocks,
   RAREST_TIE_WINDOW,
   rarestFirst,
   SwarmError,
   sequential,
+  stragglerBehindFront,
 } from '../src/index.ts';
 
 function context(overrides: Partial<PickContext> & { availability: number[] }): PickContext {
@@ -196,5 +199,40 @@ test('endgame duplicates: fewest requesters first, never beyond the cap or twice
       maxRequesters: 3,
     }).length,
     1,
+  );
+});
+
+test('stragglers: the lowest eligible piece far enough behind the front, within the scan', () => {
+  const pieceCount = 4 * FRONT_SCAN_PIECES;
+  const availability = new Array<number>(pieceCount).fill(5);
+  const missing = new Set([3, 10, 700]);
+  const base = context({ availability, needed: (i) => missing.has(i) });
+  // Front at 3 + FRONT_LAG_PIECES - 1: piece 3 is not behind enough yet.
+  assert.equal(stragglerBehindFront(base, 3, 3 + FRONT_LAG_PIECES - 1), undefined);
+  assert.equal(stragglerBehindFront(base, 3, 3 + FRONT_LAG_PIECES), 3);
+  // Not from a peer that lacks it, nor from the origin when a peer offers it: the next one.
+  assert.equal(stragglerBehindFront({ ...base, peerHas: (i) => i !== 3 }, 3, 500), 10);
+  assert.equal(
+    stragglerBehindFront(
+      { ...base, peerIsOrigin: true, availableFromPeers: (i) => i === 3 },
+      3,
+      500,
+    ),
+    10,
+  );
+  // The scan ends FRONT_SCAN_PIECES after the lowest missing piece.
+  assert.equal(
+    stragglerBehindFront({ ...base, needed: (i) => i === 700 }, 11, pieceCount - 1),
+    undefined,
+  );
+  assert.equal(
+    stragglerBehindFront({ ...base, needed: (i) => i === 700 }, 600, pieceCount - 1),
+    700,
+  );
+  // Nothing verified yet, or nothing missing: nothing to do.
+  assert.equal(stragglerBehindFront(base, 0, -1), undefined);
+  assert.equal(
+    stragglerBehindFront({ ...base, needed: () => false }, 0, pieceCount - 1),
+    undefined,
   );
 });

@@ -93,6 +93,8 @@ export class TorrentJob extends EventEmitter {
   #metainfo: Metainfo | undefined;
   #source: ParsedSource | undefined;
   #handle: TorrentHandle | undefined;
+  /** The handle computes the whole-file SHA-256 as pieces arrive. */
+  #streamsSha256 = false;
   #storage: PieceStorage | undefined;
   /** Absolute paths of the data files of the open storage, in torrent order. */
   #dataFiles: string[] = [];
@@ -456,7 +458,7 @@ export class TorrentJob extends EventEmitter {
     // While downloading, the torrent has hashed the data as it arrived; a resumed download
     // that was already complete reads the files.
     const actual =
-      this.#handle !== undefined
+      this.#handle !== undefined && this.#streamsSha256
         ? await this.#handle.sha256()
         : await sha256OfFiles(this.#dataFiles);
     return Buffer.compare(Buffer.from(actual), Buffer.from(expected)) === 0;
@@ -568,6 +570,7 @@ export class TorrentJob extends EventEmitter {
 
   #addToSwarm(have: Bitfield): void {
     const metainfo = this.#metainfo!;
+    this.#streamsSha256 = metainfo.sha256 !== undefined;
     const handle = this.#context.swarm.addTorrent({
       metainfo,
       storage: this.#context.corruptUploads ? corruptingStorage(this.#storage!) : this.#storage!,
@@ -575,7 +578,7 @@ export class TorrentJob extends EventEmitter {
       announcer: this.#context.createAnnouncer((view) => this.#onSwarm(view)),
       role: 'peer',
       // The whole-file SHA-256 follows the download, so little of it is left at the end.
-      streamSha256: metainfo.sha256 !== undefined,
+      streamSha256: this.#streamsSha256,
     });
     this.#handle = handle;
     this.#reported = { fromOrigin: 0, fromPeers: 0, uploaded: 0 };
