@@ -570,7 +570,9 @@ export class TorrentJob extends EventEmitter {
 
   #addToSwarm(have: Bitfield): void {
     const metainfo = this.#metainfo!;
-    this.#streamsSha256 = metainfo.sha256 !== undefined;
+    // A node told to corrupt what it reads for uploads (a fault-test flag) would corrupt the
+    // read-back of its own streamed digest too: it hashes its files at the end instead.
+    this.#streamsSha256 = metainfo.sha256 !== undefined && !this.#context.corruptUploads;
     const handle = this.#context.swarm.addTorrent({
       metainfo,
       storage: this.#context.corruptUploads ? corruptingStorage(this.#storage!) : this.#storage!,
