@@ -11,7 +11,14 @@ import { connect } from '@nats-io/transport-node';
 import { scrapeOverNats } from '@shoal/bus';
 import { hashFilePieces } from '@shoal/hashing';
 import { createTorrent } from '@shoal/protocol';
-import { freePort, onCleanup, requireExecutable, startProcess, waitFor } from '@shoal/testkit';
+import {
+  aria2SwarmOptions,
+  freePort,
+  onCleanup,
+  requireExecutable,
+  startProcess,
+  waitFor,
+} from '@shoal/testkit';
 import {
   fetchAll,
   randomFile,
@@ -32,17 +39,9 @@ function aria2Args(
   extra: string[],
 ) {
   return [
-    '--no-conf',
-    `--dir=${dir}`,
-    '--enable-dht=false',
-    '--enable-dht6=false',
+    ...aria2SwarmOptions(dir),
     `--dht-listen-port=${dhtPort}`,
     `--listen-port=${listenPort}`,
-    '--bt-enable-lpd=false',
-    '--enable-peer-exchange=false',
-    '--bt-require-crypto=false',
-    '--summary-interval=0',
-    '--console-log-level=warn',
     ...extra,
     torrent,
   ];

@@ -6,23 +6,24 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { freePort, requireExecutable, startNatsServer, startProcess } from '@shoal/testkit';
+import {
+  aria2SwarmOptions,
+  freePort,
+  requireExecutable,
+  startNatsServer,
+  startProcess,
+} from '@shoal/testkit';
 import { randomContent, repoRoot, serviceDir, startStore, tempDir } from './helpers.ts';
 
 async function aria2(t: Parameters<typeof tempDir>[0], target: string, dir: string): Promise<void> {
   const proc = await startProcess(
     requireExecutable('aria2c'),
     [
-      `--dir=${dir}`,
+      ...aria2SwarmOptions(dir),
       '--seed-time=0',
-      '--enable-dht=false',
-      '--enable-dht6=false',
-      '--bt-enable-lpd=false',
-      '--enable-peer-exchange=false',
       `--listen-port=${await freePort()}`,
+      `--dht-listen-port=${await freePort()}`,
       '--bt-stop-timeout=20',
-      '--summary-interval=0',
-      '--console-log-level=warn',
       '--bt-save-metadata=false',
       target,
     ],

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { scrapeOverNats } from '@shoal/bus';
 import { type BDict, bdecode, bencode } from '@shoal/protocol';
 import {
+  aria2SwarmOptions,
   freePort,
   onCleanup,
   requireExecutable,
@@ -85,18 +86,10 @@ test('transmission-cli seeds, aria2c downloads, both through the shoal tracker',
   const leech = await startProcess(
     aria2c,
     [
-      '--no-conf',
-      `--dir=${leechDir}`,
-      '--enable-dht=false',
-      '--enable-dht6=false',
+      ...aria2SwarmOptions(leechDir),
       `--dht-listen-port=${await freePort()}`,
       `--listen-port=${await freePort()}`,
-      '--bt-enable-lpd=false',
-      '--enable-peer-exchange=false',
       '--seed-time=0',
-      '--bt-require-crypto=false',
-      '--summary-interval=0',
-      '--console-log-level=warn',
       '--bt-stop-timeout=60',
       torrent,
     ],
