@@ -116,8 +116,11 @@ async function detach(
   });
   closeSync(log);
   let exitCode: number | null | undefined;
-  child.once('exit', (code, signal) => {
-    exitCode = code ?? (signal === null ? 1 : 128);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitCode = code ?? (signal === null ? 1 : 128);
+      resolve();
+    });
   });
   child.unref();
 
@@ -132,6 +135,9 @@ async function detach(
       return;
     }
     if (exitCode !== undefined || pid === undefined || !isAlive(pid)) {
+      // Node may reap the child before its 'exit' event runs: wait briefly for its exit code
+      // (which says why it stopped, e.g. 7 for a swarm already running) before assuming 1.
+      if (exitCode === undefined && pid !== undefined) await Promise.race([exited, sleep(2000)]);
       const code = exitCode ?? 1;
       throw new CliError(
         codeForExit(code),
