@@ -18,3 +18,12 @@ export class ServiceKitError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * What a service prints when it cannot start: a ServiceKitError (bad configuration, NATS
+ * refusing the credentials) says all in its message; anything else is a bug, so its stack.
+ */
+export function describeStartupFailure(error: unknown): string {
+  if (error instanceof ServiceKitError) return error.message;
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

@@ -10,7 +10,7 @@ export {
   type LoadConfigOptions,
   loadConfig,
 } from './config.ts';
-export { ServiceKitError, ServiceKitErrorCode } from './errors.ts';
+export { describeStartupFailure, ServiceKitError, ServiceKitErrorCode } from './errors.ts';
 export {
   type HttpServerOptions,
   type HttpService,

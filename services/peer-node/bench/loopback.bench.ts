@@ -180,23 +180,21 @@ async function runShoal(hook: AfterHook, file: string): Promise<Result> {
   step(
     `shoal timeline (first-last node): first bytes ${spread('firstBytes')}, every piece ${spread('allPieces')}, complete ${spread('complete')}`,
   );
-  // After the last piece: the fsync and the whole-file SHA-256, side by side, as each node logs.
-  const finishTimings = nodes.map((node) => {
+  // Each node's own account of its last piece ('torrent complete': how far the streamed SHA-256
+  // was) and of its finish ('download complete': the fsync and the rest of the SHA-256).
+  const logged = (node: (typeof nodes)[number], message: string): Record<string, unknown> => {
     const line = node.proc
       .logs()
       .split('\n')
-      .find((text) => text.includes('"download complete"'));
-    const parsed = line === undefined ? {} : (JSON.parse(line) as Record<string, unknown>);
-    return { flushMs: Number(parsed.flushMs), sha256Ms: Number(parsed.sha256Ms) };
-  });
-  const digestAtLastPiece = nodes.map((node) => {
-    const line = node.proc
-      .logs()
-      .split('\n')
-      .find((text) => text.includes('"torrent complete"'));
-    return line === undefined ? undefined : (JSON.parse(line) as { sha256?: unknown }).sha256;
-  });
+      .find((text) => text.includes(`"msg":"${message}"`));
+    return line === undefined ? {} : (JSON.parse(line) as Record<string, unknown>);
+  };
+  const digestAtLastPiece = nodes.map((node) => logged(node, 'torrent complete').sha256);
   step(`shoal whole-file SHA-256 at each node's last piece: ${JSON.stringify(digestAtLastPiece)}`);
+  const finishTimings = nodes.map((node) => {
+    const finish = logged(node, 'download complete');
+    return { flushMs: Number(finish.flushMs), sha256Ms: Number(finish.sha256Ms) };
+  });
   const range = (values: number[]) =>
     `${(Math.min(...values) / 1000).toFixed(1)}-${(Math.max(...values) / 1000).toFixed(1)} s`;
   step(

@@ -3,11 +3,12 @@
 // random artifacts on disk. Everything started is stopped when the test ends.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import { hashFilePieces } from '@shoal/hashing';
 import { createPieceStoreClient, type PieceStoreClient } from '@shoal/piece-store-client';
 import {
   type FetchProgress__Output,
@@ -16,6 +17,7 @@ import {
   peerNodeProto,
   type StatusResponse__Output,
 } from '@shoal/proto';
+import { createTorrent } from '@shoal/protocol';
 import {
   type AfterHook,
   type ManagedProcess,
@@ -282,4 +284,35 @@ export function unary<T>(
   return new Promise((resolve, reject) => {
     call((error, value) => (error ? reject(error) : resolve(value as T)));
   });
+}
+
+/**
+ * A single-file .torrent for `file`, written to `torrentPath`, announcing to `announce`. Its
+ * `sha256` is the file's unless one is given (a test of a torrent that contradicts its data).
+ */
+export async function writeTorrentFor(
+  file: { path: string; size: number },
+  options: {
+    name: string;
+    pieceLength: number;
+    announce: string;
+    torrentPath: string;
+    sha256?: Uint8Array;
+  },
+): Promise<ReturnType<typeof createTorrent>> {
+  const hashes = await hashFilePieces(file.path, {
+    pieceLength: options.pieceLength,
+    sha256: options.sha256 === undefined,
+    workers: 1,
+  });
+  const made = createTorrent({
+    name: options.name,
+    length: file.size,
+    pieceLength: options.pieceLength,
+    pieces: hashes.pieces,
+    sha256: options.sha256 ?? hashes.sha256!,
+    announce: options.announce,
+  });
+  await writeFile(options.torrentPath, made.torrent);
+  return made;
 }

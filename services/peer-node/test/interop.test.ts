@@ -4,13 +4,11 @@
 // the metadata over BEP 9), then, with that seed gone, an aria2c leecher and a
 // python3-libtorrent leecher download from the peer-node.
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { scrapeOverNats } from '@shoal/bus';
-import { hashFilePieces } from '@shoal/hashing';
-import { createTorrent } from '@shoal/protocol';
 import {
   aria2SwarmOptions,
   freePort,
@@ -26,6 +24,7 @@ import {
   startCluster,
   startPeerNode,
   tempDir,
+  writeTorrentFor,
 } from './helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -80,18 +79,13 @@ test('aria2c seeds a peer-node; aria2c and libtorrent download from a peer-node'
   const seedDir = join(work, 'seed');
   await mkdir(seedDir);
   const file = await randomFile(join(seedDir, 'gamma.bin'), 6 * MiB + 321);
-  const pieceLength = 256 * 1024;
-  const hashes = await hashFilePieces(file.path, { pieceLength, sha256: true, workers: 1 });
-  const made = createTorrent({
-    name: 'gamma.bin',
-    length: file.size,
-    pieceLength,
-    pieces: hashes.pieces,
-    sha256: hashes.sha256!,
-    announce: cluster.announceUrl,
-  });
   const torrentPath = join(work, 'gamma.torrent');
-  await writeFile(torrentPath, made.torrent);
+  const made = await writeTorrentFor(file, {
+    name: 'gamma.bin',
+    pieceLength: 256 * 1024,
+    announce: cluster.announceUrl,
+    torrentPath,
+  });
 
   const nc = await connect({ servers: cluster.natsUrl });
   onCleanup(t, () => nc.close());

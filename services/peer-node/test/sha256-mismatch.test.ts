@@ -5,14 +5,19 @@
 // download from an aria2c seed through it.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { hashFilePieces } from '@shoal/hashing';
-import { createTorrent } from '@shoal/protocol';
 import { aria2SwarmOptions, freePort, requireExecutable, startProcess } from '@shoal/testkit';
-import { fetchAll, randomFile, startCluster, startPeerNode, tempDir } from './helpers.ts';
+import {
+  fetchAll,
+  randomFile,
+  startCluster,
+  startPeerNode,
+  tempDir,
+  writeTorrentFor,
+} from './helpers.ts';
 
 const MiB = 1024 * 1024;
 
@@ -25,19 +30,15 @@ test('every piece verifies but the whole-file SHA-256 differs: DATA_LOSS, nothin
   const seedDir = join(work, 'seed');
   await mkdir(seedDir);
   const file = await randomFile(join(seedDir, 'omega.bin'), 5 * MiB + 17);
-  const pieceLength = 256 * 1024;
-  const hashes = await hashFilePieces(file.path, { pieceLength, workers: 1 });
-  const made = createTorrent({
+  const torrentPath = join(work, 'omega.torrent');
+  const made = await writeTorrentFor(file, {
     name: 'omega.bin',
-    length: file.size,
-    pieceLength,
-    pieces: hashes.pieces,
+    pieceLength: 256 * 1024,
+    announce: cluster.announceUrl,
+    torrentPath,
     // The SHA-256 of other bytes: every SHA-1 piece hash still matches the file.
     sha256: new Uint8Array(createHash('sha256').update('not the artifact').digest()),
-    announce: cluster.announceUrl,
   });
-  const torrentPath = join(work, 'omega.torrent');
-  await writeFile(torrentPath, made.torrent);
   await startProcess(
     aria2c,
     [

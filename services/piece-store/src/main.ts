@@ -1,6 +1,11 @@
 // The piece-store process: `node --conditions=source services/piece-store/src/main.ts`,
 // configured by environment variables (README.md lists every one with its default).
-import { createLogger, installShutdown, ServiceKitError } from '@shoal/service-kit';
+import {
+  createLogger,
+  describeStartupFailure,
+  installShutdown,
+  ServiceKitError,
+} from '@shoal/service-kit';
 import { loadPieceStoreConfig, type PieceStoreConfig } from './config.ts';
 import { PieceStoreError } from './errors.ts';
 import { startPieceStore } from './service.ts';
@@ -23,13 +28,6 @@ try {
   throw error;
 }
 main(config).catch((error: unknown) => {
-  // A ServiceKitError (e.g. NATS refused the credentials) says all; anything else is a bug.
-  const reason =
-    error instanceof ServiceKitError
-      ? error.message
-      : error instanceof Error
-        ? error.stack
-        : String(error);
-  process.stderr.write(`shoal-piece-store: failed to start: ${reason}\n`);
+  process.stderr.write(`shoal-piece-store: failed to start: ${describeStartupFailure(error)}\n`);
   process.exit(1);
 });

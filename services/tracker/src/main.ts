@@ -5,6 +5,7 @@ import { createSubjects } from '@shoal/bus';
 import {
   connectNats,
   createLogger,
+  describeStartupFailure,
   installShutdown,
   Readiness,
   ServiceKitError,
@@ -202,13 +203,6 @@ try {
   throw error;
 }
 main(config).catch((error: unknown) => {
-  // A ServiceKitError (e.g. NATS refused the credentials) says all; anything else is a bug.
-  const reason =
-    error instanceof ServiceKitError
-      ? error.message
-      : error instanceof Error
-        ? error.stack
-        : String(error);
-  process.stderr.write(`shoal-tracker: failed to start: ${reason}\n`);
+  process.stderr.write(`shoal-tracker: failed to start: ${describeStartupFailure(error)}\n`);
   process.exit(1);
 });
